@@ -1,0 +1,98 @@
+CREATE OR REPLACE FUNCTION zonestats_internal.rollup_events(p_upto bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+SET timezone = 'UTC'
+SET work_mem = '256MB'
+AS $$
+DECLARE
+    s        zonestats.settings;
+    v_from   bigint;
+    v_events bigint;
+    v_now    timestamptz := now();
+BEGIN
+    -- Rolls up the raw events after the bookmark up to p_upto (which must be
+    -- settled, see rollup_window) into all three levels, then moves the
+    -- bookmark — all in the caller's transaction, so it is exactly once.
+    -- The bookmark row lock serialises concurrent callers; a caller that
+    -- finds the bookmark already past p_upto does nothing.
+    SELECT last_event_id INTO v_from FROM zonestats_internal.rollup_state FOR UPDATE;
+    IF v_from >= p_upto THEN
+        RETURN 0;
+    END IF;
+    SELECT * INTO s FROM zonestats.settings;
+
+    TRUNCATE zonestats_internal.delta_counts, zonestats_internal.delta_maps;
+
+    -- Counters and uniques per zone and minute. hll_add_agg keeps a large
+    -- state per group: aggregate in sorted order, never in a hash table.
+    PERFORM set_config('enable_hashagg', 'off', true);
+    EXECUTE $sql$
+        INSERT INTO zonestats_internal.delta_counts
+        SELECT zone_id, date_trunc('minute', ts),
+            count(*),
+            count(*) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')),
+            count(*) FILTER (WHERE ssl_protocol <> 'none'),
+            sum(bytes),
+            coalesce(sum(bytes) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')), 0),
+            coalesce(sum(bytes) FILTER (WHERE ssl_protocol <> 'none'), 0),
+            count(*) FILTER (WHERE threat <> ''),
+            count(*) FILTER (WHERE page_view),
+            hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6)
+        FROM zonestats_internal.raw_events
+        WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts)
+    $sql$ USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+    PERFORM set_config('enable_hashagg', 'on', true);
+
+    -- Map deltas in long form: one group-by per dimension.
+    EXECUTE $sql$
+        INSERT INTO zonestats_internal.delta_maps
+        SELECT zone_id, date_trunc('minute', ts), 'country', country,
+               count(*), sum(bytes), count(*) FILTER (WHERE threat <> ''), 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), country
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'status', status::text, count(*), 0, 0, 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), status
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'content_type', content_type, count(*), sum(bytes), 0, 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), content_type
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'colo', colo, count(*), sum(bytes), 0, 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), colo
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'ssl_protocol', ssl_protocol, count(*), 0, 0, 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), ssl_protocol
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'ip_class', ip_class, count(*), 0, 0, 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
+        GROUP BY zone_id, date_trunc('minute', ts), ip_class
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'threat', threat, 0, 0, count(*), 0
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2 AND threat <> ''
+        GROUP BY zone_id, date_trunc('minute', ts), threat
+        UNION ALL
+        SELECT zone_id, date_trunc('minute', ts), 'browser', browser, 0, 0, 0, count(*)
+        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2 AND page_view
+        GROUP BY zone_id, date_trunc('minute', ts), browser
+    $sql$ USING v_from, p_upto;
+
+    SELECT coalesce(sum(requests), 0) INTO v_events FROM zonestats_internal.delta_counts;
+    PERFORM zonestats_internal.merge_delta('minute', date_trunc('day', v_now - s.minute_retention));
+    PERFORM zonestats_internal.merge_delta('hour', date_trunc('month', v_now - s.hour_retention));
+    PERFORM zonestats_internal.merge_delta('day', date_trunc('day', v_now - s.day_retention));
+
+    TRUNCATE zonestats_internal.delta_counts, zonestats_internal.delta_maps;
+    UPDATE zonestats_internal.rollup_state
+       SET last_event_id = p_upto, last_run_at = v_now, events_rolled = events_rolled + v_events;
+    RETURN v_events;
+END
+$$;
+COMMENT ON FUNCTION zonestats_internal.rollup_events(bigint) IS
+    'rolls the raw events after the bookmark up to a settled event_id into all levels and moves the bookmark';
