@@ -1,0 +1,359 @@
+package loader_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+
+	"zonestats/internal/gen"
+	"zonestats/internal/kafkakit"
+	"zonestats/internal/testenv"
+	"zonestats/loader"
+)
+
+// TestMain doubles as a loader subprocess (for the hard-kill test) when
+// ZS_CHILD_LOADER is set.
+func TestMain(m *testing.M) {
+	if os.Getenv("ZS_CHILD_LOADER") != "" {
+		os.Exit(childLoader())
+	}
+	testenv.Main(m)
+}
+
+func childLoader() int {
+	batch, _ := strconv.Atoi(os.Getenv("ZS_BATCH"))
+	pool, err := pgxpool.New(context.Background(), os.Getenv("ZS_DB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	l, err := loader.New(loader.Config{
+		Brokers: strings.Split(os.Getenv("ZS_BROKERS"), ","), Topic: "events", Group: "zonestats",
+		BatchSize: batch, BatchWait: 50 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, pool)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := l.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+const topic = "events"
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func produce(t *testing.T, brokers []string, cfg gen.Config, n int) *gen.Generator {
+	t.Helper()
+	g := gen.New(cfg, n)
+	sent, err := kafkakit.Produce(context.Background(), brokers, topic, g, 0)
+	if err != nil || sent != n {
+		t.Fatalf("produced %d of %d: %v", sent, n, err)
+	}
+	return g
+}
+
+// startLoader runs a loader until the returned stop is called.
+func startLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) (stop func()) {
+	t.Helper()
+	l, err := loader.New(loader.Config{
+		Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: batch, BatchWait: 100 * time.Millisecond,
+		Logger: testLogger(t), ProgressEvery: -1,
+	}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("loader: %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("loader did not stop within 60s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitLoaded waits until the offsets stored in the database reach the end
+// of every partition.
+func waitLoaded(t *testing.T, pool *pgxpool.Pool, brokers []string, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	wm, err := kafkakit.Watermarks(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		behind := int64(0)
+		for p, o := range wm {
+			var next int64
+			err := pool.QueryRow(ctx, `SELECT coalesce((SELECT next_offset FROM zonestats_internal.kafka_offsets
+				WHERE topic = $1 AND partition = $2), 0)`, topic, p).Scan(&next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			behind += o[1] - next
+		}
+		if behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("loader still %d messages behind after %v", behind, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkExactlyOnce asserts that every message Kafka holds is in the
+// database exactly once: as an event or as a dead letter.
+func checkExactlyOnce(t *testing.T, pool *pgxpool.Pool, brokers []string) (events, dead int64) {
+	t.Helper()
+	ctx := context.Background()
+	wm, err := kafkakit.Watermarks(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, o := range wm {
+		var n, distinct, lo, hi int64
+		err := pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT o), coalesce(min(o), -1), coalesce(max(o), -1) FROM (
+			SELECT kafka_offset AS o FROM zonestats_internal.raw_events WHERE kafka_partition = $1
+			UNION ALL SELECT kafka_offset FROM zonestats.dead_letters WHERE partition = $1) x`, p).Scan(&n, &distinct, &lo, &hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := o[1] - o[0]
+		if n != want || distinct != want || (want > 0 && (lo != o[0] || hi != o[1]-1)) {
+			t.Errorf("partition %d: %d rows, %d distinct offsets in [%d, %d]; Kafka holds %d in [%d, %d)",
+				p, n, distinct, lo, hi, want, o[0], o[1])
+		}
+	}
+	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events").Scan(&events)
+	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats.dead_letters").Scan(&dead)
+	return events, dead
+}
+
+func rollupAndCheck(t *testing.T, url string) {
+	t.Helper()
+	conn := testenv.Conn(t, url)
+	if _, err := conn.Exec(context.Background(), "CALL zonestats.run_rollups(true)"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckRollups(t, conn)
+}
+
+func genConfig(seed int64) gen.Config {
+	end := time.Now().UTC().Truncate(time.Minute)
+	return gen.Config{Seed: seed, Zones: 200, Start: end.Add(-2 * time.Hour), End: end}
+}
+
+func TestEndToEnd(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 4)
+	cfg := genConfig(1)
+	cfg.LateShare, cfg.BadShare = 0.05, 0.01
+	g := produce(t, brokers, cfg, 40000)
+
+	stop := startLoader(t, pool, brokers, 3000)
+	waitLoaded(t, pool, brokers, 2*time.Minute)
+	stop()
+
+	events, dead := checkExactlyOnce(t, pool, brokers)
+	if events+dead != 40000 || dead != int64(g.Malformed()) {
+		t.Fatalf("events %d + dead letters %d; produced 40000 of which %d malformed", events, dead, g.Malformed())
+	}
+	var noReason int64
+	pool.QueryRow(context.Background(), "SELECT count(*) FROM zonestats.dead_letters WHERE reason = '' OR payload IS NULL").Scan(&noReason)
+	if noReason != 0 {
+		t.Errorf("%d dead letters without reason or payload", noReason)
+	}
+	rollupAndCheck(t, url)
+}
+
+func TestDeadLettersKeepReasonAndOffsetAndTheRestLoads(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 1)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	good := `{"ts":"` + now + `","zone_id":4211,"client_ip":"203.0.113.7","country":"US","colo":"SFO","method":"GET","status":200,"content_type":"html","bytes":5120,"cache_status":"hit","ssl_protocol":"TLSv1.3","ip_class":"clean","threat":"","page_view":true,"browser":"Chrome"}`
+	msgs := []struct{ value, reason string }{
+		{good, ""},
+		{`not json`, "not a JSON object"},
+		{`{"ts":`, "invalid JSON"},
+		{"", "empty message"},
+		{strings.Replace(good, `"zone_id":4211,`, ``, 1), "missing field: zone_id"},
+		{strings.Replace(good, `"203.0.113.7"`, `"203.0.113.999"`, 1), "bad client_ip"},
+		{strings.Replace(good, `"status":200`, `"status":"200"`, 1), "bad status"},
+		{strings.Replace(good, `"bytes":5120`, `"bytes":-1`, 1), "bad bytes"},
+		{good + "x", "trailing data"},
+		{strings.Replace(good, `"2`, `"1999-01-01T00:00:00Z","x":"`, 1), "ts too old"},
+		{strings.Replace(good, `"zone_id":4211`, `"zone_id":9007199254740993`, 1), ""},
+		{"\xff" + good, "invalid UTF-8"},
+		{good, ""},
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: &kafka.Transport{}, BatchTimeout: time.Millisecond}
+	var kmsgs []kafka.Message
+	for _, m := range msgs {
+		kmsgs = append(kmsgs, kafka.Message{Key: []byte("4211"), Value: []byte(m.value)})
+	}
+	if err := w.WriteMessages(context.Background(), kmsgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	stop := startLoader(t, pool, brokers, 100)
+	waitLoaded(t, pool, brokers, time.Minute)
+	stop()
+	for off, m := range msgs {
+		var reason string
+		var payload []byte
+		err := pool.QueryRow(context.Background(), `SELECT reason, payload FROM zonestats.dead_letters
+			WHERE topic = $1 AND partition = 0 AND kafka_offset = $2`, topic, off).Scan(&reason, &payload)
+		if m.reason == "" {
+			if err == nil {
+				t.Errorf("offset %d: good event dead-lettered: %s", off, reason)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("offset %d: no dead letter (want %q): %v", off, m.reason, err)
+			continue
+		}
+		if !strings.HasPrefix(reason, m.reason) {
+			t.Errorf("offset %d: reason %q, want prefix %q", off, reason, m.reason)
+		}
+		if string(payload) != m.value {
+			t.Errorf("offset %d: payload not kept byte for byte", off)
+		}
+	}
+	var zone int64
+	bigZone := 0
+	for i, m := range msgs {
+		if strings.Contains(m.value, "9007199254740993") {
+			bigZone = i
+		}
+	}
+	if err := pool.QueryRow(context.Background(), "SELECT zone_id FROM zonestats_internal.raw_events WHERE kafka_offset = $1", bigZone).Scan(&zone); err != nil || zone != 9007199254740993 {
+		t.Errorf("64-bit zone id: got %d, %v", zone, err)
+	}
+	checkExactlyOnce(t, pool, brokers)
+}
+
+// TestLoaderStopRestartAndRebalance stops a loader mid-stream, restarts it,
+// and has a second loader join (a rebalance) while more traffic arrives.
+func TestLoaderStopRestartAndRebalance(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 6)
+	produce(t, brokers, genConfig(2), 60000)
+
+	stop := startLoader(t, pool, brokers, 500)
+	waitSome(t, pool, 5000)
+	stop()
+	a := startLoader(t, pool, brokers, 500)
+	waitSome(t, pool, 20000)
+	b := startLoader(t, pool, brokers, 500) // joins: partitions are split
+	cfg := genConfig(3)
+	produce(t, brokers, cfg, 20000)
+	waitLoaded(t, pool, brokers, 3*time.Minute)
+	a()
+	b()
+	if events, dead := checkExactlyOnce(t, pool, brokers); events != 80000 || dead != 0 {
+		t.Fatalf("events %d, dead letters %d; want 80000, 0", events, dead)
+	}
+	rollupAndCheck(t, url)
+}
+
+func waitSome(t *testing.T, pool *pgxpool.Pool, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var got int64
+		pool.QueryRow(context.Background(), "SELECT coalesce(sum(next_offset), 0) FROM zonestats_internal.kafka_offsets").Scan(&got)
+		if got >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d messages loaded after 2 minutes", n)
+}
+
+// TestLoaderKilledHardAndRestarted SIGKILLs loader processes mid-stream
+// (between batches or inside one: wherever they happen to be) and restarts
+// them; nothing is lost or loaded twice.
+func TestLoaderKilledHardAndRestarted(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 3)
+	produce(t, brokers, genConfig(4), 60000)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawn := func() *exec.Cmd {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "ZS_CHILD_LOADER=1", "ZS_DB="+url, "ZS_BROKERS="+strings.Join(brokers, ","), "ZS_BATCH=700")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	kills := 0
+	for target := int64(10000); target <= 40000; target += 15000 {
+		cmd := spawn()
+		waitSome(t, pool, target)
+		time.Sleep(time.Duration(target%7) * 13 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		kills++
+	}
+	final := spawn()
+	waitLoaded(t, pool, brokers, 3*time.Minute)
+	final.Process.Signal(syscall.SIGTERM)
+	if err := final.Wait(); err != nil {
+		t.Errorf("loader after SIGTERM: %v (want exit 0)", err)
+	}
+	if events, dead := checkExactlyOnce(t, pool, brokers); events != 60000 || dead != 0 {
+		t.Fatalf("after %d kills: events %d, dead letters %d; want 60000, 0", kills, events, dead)
+	}
+	rollupAndCheck(t, url)
+}

@@ -1,0 +1,430 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+)
+
+// Config configures a Loader. Zero values take the defaults below.
+type Config struct {
+	Brokers []string
+	Topic   string
+	Group   string // consumer group id; loaders with the same group share the partitions
+
+	BatchSize int           // most messages in one transaction (default 20000)
+	BatchWait time.Duration // longest wait to fill a batch (default 1s)
+
+	// Event-time policy: an event older than MaxEventAge or further than
+	// MaxEventFuture ahead of the loader's clock is a dead letter. 0 uses
+	// the default (7 days, 1 hour); a negative value turns the check off.
+	MaxEventAge    time.Duration
+	MaxEventFuture time.Duration
+
+	ProgressEvery  time.Duration // progress log period (default 10s; negative: never)
+	SessionTimeout time.Duration // consumer group session timeout (default 10s): how soon a dead loader's partitions move
+	Dialer         *kafka.Dialer // nil: kafka.DefaultDialer
+	Logger         *slog.Logger  // nil: slog.Default()
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 20000
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = time.Second
+	}
+	if c.MaxEventAge == 0 {
+		c.MaxEventAge = 7 * 24 * time.Hour
+	}
+	if c.MaxEventFuture == 0 {
+		c.MaxEventFuture = time.Hour
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.Dialer == nil {
+		c.Dialer = kafka.DefaultDialer
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Stats are running totals of one Loader.
+type Stats struct {
+	Messages    atomic.Int64 // messages committed (events + dead letters)
+	Events      atomic.Int64 // events committed to raw_events
+	DeadLetters atomic.Int64 // messages committed to dead_letters
+	Batches     atomic.Int64
+	Rebalances  atomic.Int64
+	Gaps        atomic.Int64 // offsets Kafka no longer had when asked
+	DBErrors    atomic.Int64
+}
+
+// Loader consumes one topic with a consumer group and loads it into PostgreSQL.
+type Loader struct {
+	cfg   Config
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	Stats Stats
+
+	lagMu sync.Mutex
+	lag   map[int]int64 // partition → messages behind the high watermark
+}
+
+// New returns a Loader; pool must reach a migrated zonestats database.
+func New(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
+	cfg.setDefaults()
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Group == "" {
+		return nil, errors.New("loader: brokers, topic and group are required")
+	}
+	return &Loader{cfg: cfg, pool: pool, log: cfg.Logger, lag: map[int]int64{}}, nil
+}
+
+// Run consumes until ctx ends, then finishes the batches in flight and
+// returns nil. It returns an error only if it cannot join the group at all.
+func (l *Loader) Run(ctx context.Context) error {
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                l.cfg.Group,
+		Brokers:           l.cfg.Brokers,
+		Dialer:            l.cfg.Dialer,
+		Topics:            []string{l.cfg.Topic},
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    l.cfg.SessionTimeout,
+		RebalanceTimeout:  l.cfg.SessionTimeout,
+		JoinGroupBackoff:  time.Second,
+		// Offsets live in PostgreSQL; Kafka's committed offsets are unused.
+		StartOffset:           kafka.FirstOffset,
+		WatchPartitionChanges: true,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	stopProgress := l.progress(ctx)
+	defer stopProgress()
+
+	done := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		group.Close() // ends the generation: workers flush and return
+		close(done)
+	}()
+	defer func() { <-done }()
+
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			l.log.Warn("consumer group", "err", err)
+			continue // kafka-go backs off before rejoining
+		}
+		l.Stats.Rebalances.Add(1)
+		parts := gen.Assignments[l.cfg.Topic]
+		ids := make([]int, len(parts))
+		for i, p := range parts {
+			ids[i] = p.ID
+		}
+		l.log.Info("generation", "id", gen.ID, "member", gen.MemberID, "partitions", ids)
+		for _, p := range ids {
+			gen.Start(func(gctx context.Context) { l.partitionWorker(gctx, p) })
+		}
+	}
+}
+
+// partitionWorker loads one partition until the generation ends. It must not
+// return before that: a return would end the generation for every worker.
+func (l *Loader) partitionWorker(ctx context.Context, partition int) {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		err := l.consume(ctx, partition)
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		if errors.Is(err, errStale) {
+			l.log.Warn("partition moved; resuming from the stored offset", "partition", partition, "err", err)
+		} else {
+			l.log.Error("partition worker", "partition", partition, "err", err)
+		}
+		backoff.wait(ctx)
+	}
+	l.lagMu.Lock()
+	delete(l.lag, partition)
+	l.lagMu.Unlock()
+}
+
+// consume reads one partition from the offset stored in the database and
+// commits batches until ctx ends (nil) or something needs a fresh start
+// from the stored offset (an error).
+func (l *Loader) consume(ctx context.Context, partition int) error {
+	var stored int64
+	err := l.withConn(ctx, func(ctx context.Context, c *pgxpool.Conn) (err error) {
+		stored, err = storedOffset(ctx, c, l.cfg.Topic, partition)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read stored offset: %w", err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   l.cfg.Brokers,
+		Topic:     l.cfg.Topic,
+		Partition: partition,
+		Dialer:    l.cfg.Dialer,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   500 * time.Millisecond,
+		// Retry reads quickly after broker errors.
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: 2 * time.Second,
+	})
+	defer r.Close()
+	start := stored
+	if start < 0 {
+		start = kafka.FirstOffset
+	}
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("seek to %d: %w", start, err)
+	}
+
+	// The fetcher feeds messages to the batcher, so a batch can close on time.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := make(chan kafka.Message, 4096)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(fctx)
+			if err != nil {
+				if fctx.Err() == nil {
+					fetchErr <- err
+				}
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+
+	dec := &JSONDecoder{}
+	expected := stored
+	b := &batch{topic: l.cfg.Topic, partition: partition}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	reset := func() {
+		b.records, b.events, b.dead = b.records[:0], 0, 0
+		b.expected = expected
+	}
+	reset()
+	flush := func() error {
+		if len(b.records) == 0 {
+			return nil
+		}
+		b.first, b.next = b.records[0].offset, b.records[len(b.records)-1].offset+1
+		if err := l.commitWithRetry(ctx, b); err != nil {
+			return err
+		}
+		expected = b.next
+		reset()
+		return nil
+	}
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				select {
+				case err := <-fetchErr:
+					if ferr := flush(); ferr != nil {
+						return ferr
+					}
+					return fmt.Errorf("fetch: %w", err)
+				default:
+				}
+				return flush() // ctx ended: finish the batch in flight
+			}
+			if len(b.records) == 0 {
+				timer.Reset(l.cfg.BatchWait)
+			}
+			l.add(dec, b, m)
+			l.setLag(partition, m.HighWaterMark-m.Offset-1)
+			if len(b.records) >= l.cfg.BatchSize {
+				timer.Stop()
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		case <-timer.C:
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// add decodes one message into the batch: an event or a dead letter.
+func (l *Loader) add(dec *JSONDecoder, b *batch, m kafka.Message) {
+	b.records = append(b.records, record{offset: m.Offset})
+	r := &b.records[len(b.records)-1]
+	if err := dec.Decode(m.Value, &r.ev); err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) {
+			r.reason = de.Reason
+		} else {
+			r.reason = err.Error()
+		}
+	} else {
+		r.reason = l.checkTime(r.ev.TS)
+	}
+	if r.reason != "" {
+		// Keep the bytes as they came; an empty message is an empty payload, not NULL.
+		r.key = m.Key
+		r.value = append(make([]byte, 0, len(m.Value)), m.Value...)
+		b.dead++
+	} else {
+		b.events++
+	}
+}
+
+// checkTime applies the event-time policy.
+func (l *Loader) checkTime(ts time.Time) string {
+	now := time.Now()
+	if l.cfg.MaxEventAge > 0 && ts.Before(now.Add(-l.cfg.MaxEventAge)) {
+		return "ts too old: more than " + l.cfg.MaxEventAge.String() + " before the loader's clock"
+	}
+	if l.cfg.MaxEventFuture > 0 && ts.After(now.Add(l.cfg.MaxEventFuture)) {
+		return "ts in the future: more than " + l.cfg.MaxEventFuture.String() + " after the loader's clock"
+	}
+	return ""
+}
+
+// commitWithRetry commits a batch, retrying database errors with backoff.
+// A stale partition is returned at once. When ctx has ended (shutdown) it
+// still tries for a while, so the batch in flight is finished.
+func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 24*time.Hour)
+	defer cancel()
+	backoff := newBackoff()
+	var shutdownAt time.Time
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		var gap int64
+		err := l.withConn(bctx, func(cctx context.Context, c *pgxpool.Conn) (err error) {
+			gap, err = commit(cctx, c.Conn(), b)
+			return err
+		})
+		if err == nil {
+			l.Stats.Batches.Add(1)
+			l.Stats.Messages.Add(int64(len(b.records)))
+			l.Stats.Events.Add(int64(b.events))
+			l.Stats.DeadLetters.Add(int64(b.dead))
+			if gap > 0 {
+				l.Stats.Gaps.Add(gap)
+				l.log.Error("offsets lost: Kafka no longer had them when the loader asked (retention?); recorded in zonestats_internal.offset_gaps",
+					"partition", b.partition, "first", b.first-gap, "last", b.first-1, "count", gap)
+			}
+			l.log.Debug("batch committed", "partition", b.partition, "first", b.first, "next", b.next,
+				"events", b.events, "dead_letters", b.dead, "ms", time.Since(started).Milliseconds())
+			return nil
+		}
+		if errors.Is(err, errStale) {
+			return err
+		}
+		l.Stats.DBErrors.Add(1)
+		if ctx.Err() != nil {
+			if shutdownAt.IsZero() {
+				shutdownAt = time.Now()
+			}
+			if time.Since(shutdownAt) > 30*time.Second {
+				return fmt.Errorf("shutting down with an uncommitted batch (it will be read again): %w", err)
+			}
+		}
+		l.log.Warn("batch commit failed; retrying", "partition", b.partition, "attempt", attempt, "err", err)
+		backoff.wait(bctx)
+	}
+}
+
+func (l *Loader) withConn(ctx context.Context, f func(context.Context, *pgxpool.Conn) error) error {
+	c, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return f(ctx, c)
+}
+
+func (l *Loader) setLag(partition int, lag int64) {
+	l.lagMu.Lock()
+	l.lag[partition] = lag
+	l.lagMu.Unlock()
+}
+
+// Lag returns the last known lag (messages) of each partition this loader holds.
+func (l *Loader) Lag() map[int]int64 {
+	l.lagMu.Lock()
+	defer l.lagMu.Unlock()
+	out := make(map[int]int64, len(l.lag))
+	for k, v := range l.lag {
+		out[k] = v
+	}
+	return out
+}
+
+// progress logs events/s and lag every ProgressEvery until stopped.
+func (l *Loader) progress(ctx context.Context) (stop func()) {
+	if l.cfg.ProgressEvery < 0 {
+		return func() {}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.cfg.ProgressEvery)
+		defer t.Stop()
+		last, lastAt := l.Stats.Messages.Load(), time.Now()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case now := <-t.C:
+				n := l.Stats.Messages.Load()
+				rate := float64(n-last) / now.Sub(lastAt).Seconds()
+				last, lastAt = n, now
+				l.log.Info("progress", "messages_per_s", int64(rate), "events", l.Stats.Events.Load(),
+					"dead_letters", l.Stats.DeadLetters.Load(), "lag", l.Lag())
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// backoff is jittered exponential backoff from 100ms to 10s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
+
+func (b *backoff) wait(ctx context.Context) {
+	d := b.d/2 + rand.N(b.d/2+1)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	if b.d *= 2; b.d > 10*time.Second {
+		b.d = 10 * time.Second
+	}
+}
