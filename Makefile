@@ -1,0 +1,46 @@
+# zonestats — `make demo` runs the whole pipeline on embedded defaults,
+# `make test` runs the test suite. Both install what they need first.
+
+GO      ?= go
+BIN     := bin/zonestats
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PG_MAJOR ?= 15
+# PostgreSQL server (hstore is part of it), postgresql-hll for uniques.
+DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll
+
+.PHONY: all build deps demo test vet test-race test-all fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/zonestats
+
+# Installs the Debian packages that are missing (nothing if all are there).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+demo: deps build
+	$(BIN) demo
+
+vet:
+	$(GO) vet ./...
+
+# Unit packages under the race detector, then every package (the
+# integration tests start their own PostgreSQL and Kafka broker).
+test: deps vet
+	$(GO) test -race -count=1 ./internal/gen
+	$(GO) test -race -count=1 -run 'JSON|Parse|Decode' ./loader
+	$(GO) test -count=1 -timeout 20m ./...
+
+# A bounded run of the decoder fuzzers.
+fuzz:
+	$(GO) test ./loader -run '^$$' -fuzz FuzzDecodeJSON -fuzztime 60s
+
+clean:
+	rm -rf bin bench/out

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"zonestats/internal/gen"
+	"zonestats/internal/kafkakit"
+)
+
+func runGen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("gen", getenv, stderr)
+	var k kafkaFlags
+	k.register(fs, getenv)
+	n := fs.Int("n", 1000000, "messages to produce")
+	seed := fs.Int64("seed", 1, "random seed (same seed and flags: same messages)")
+	zones := fs.Int("zones", 1000, "number of zones (Zipf-skewed traffic)")
+	span := fs.Duration("span", time.Hour, "event times are spread over this span, ending now")
+	late := fs.Float64("late-share", 0, "share of late events (1-6 hours old)")
+	bad := fs.Float64("bad-share", 0, "share of malformed messages")
+	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
+	partitions := fs.Int("partitions", 8, "partitions of the topic if gen has to create it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	brokers := k.brokerList()
+	if len(brokers) == 0 {
+		return fmt.Errorf("gen: no Kafka brokers: set -brokers or KAFKA_BROKERS")
+	}
+	if err := ensureTopic(ctx, brokers, k.topic, *partitions); err != nil {
+		return err
+	}
+	end := time.Now().UTC().Truncate(time.Minute)
+	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad}, *n)
+	start := time.Now()
+	sent, err := kafkakit.Produce(ctx, brokers, k.topic, g, *rate)
+	if err != nil {
+		return err
+	}
+	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic,
+		"per_s", int64(float64(sent)/time.Since(start).Seconds()))
+	return nil
+}
+
+// ensureTopic creates the topic if the cluster does not have it.
+func ensureTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
+	}}})
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return fmt.Errorf("kafka at %v: %w", brokers, err)
+		}
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if err := res.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s (%s partitions): %w", topic, strconv.Itoa(partitions), err)
+	}
+	return nil
+}
