@@ -229,7 +229,7 @@ func TestDeadLettersKeepReasonAndOffsetAndTheRestLoads(t *testing.T) {
 		{"\xff" + good, "invalid UTF-8"},
 		{good, ""},
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: &kafka.Transport{}, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: &kafka.Transport{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	var kmsgs []kafka.Message
 	for _, m := range msgs {
 		kmsgs = append(kmsgs, kafka.Message{Key: []byte("4211"), Value: []byte(m.value)})
