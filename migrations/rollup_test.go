@@ -22,7 +22,7 @@ func insertRaw(t testing.TB, conn interface {
 	_, err := conn.Exec(context.Background(), `
 		INSERT INTO zonestats_internal.raw_events (ts, zone_id, client_ip, country, colo, method, status, content_type,
 			bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset)
-		SELECT now() - make_interval(secs => $3::float8 + (h % 1000000) / 1000000.0 * ($4::float8 - $3::float8)),
+		SELECT now() - make_interval(secs => $3::float8 + abs(h % 1000000) / 1000000.0 * ($4::float8 - $3::float8)),
 			1 + (abs(h) % 37) * (abs(h) % 3),
 			CASE WHEN h % 5 = 0 THEN ('2001:db8::' || to_hex(abs(h) % 5000))::inet
 			     ELSE ('198.51.' || (abs(h) % 7) || '.' || (abs(h >> 8) % 250))::inet END,
