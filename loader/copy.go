@@ -145,3 +145,22 @@ func storedOffset(ctx context.Context, q interface {
 	}
 	return off, err
 }
+
+// Behind returns how many messages the offsets stored for topic are behind
+// the given high watermarks (partition → [first, next) from Kafka); a
+// partition with no stored offset counts from its first offset.
+func Behind(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, topic string, watermarks map[int][2]int64) (int64, error) {
+	var behind int64
+	for p, o := range watermarks {
+		var next int64
+		err := q.QueryRow(ctx, `SELECT coalesce((SELECT next_offset FROM zonestats_internal.kafka_offsets
+			WHERE topic = $1 AND partition = $2), $3)`, topic, p, o[0]).Scan(&next)
+		if err != nil {
+			return 0, err
+		}
+		behind += o[1] - next
+	}
+	return behind, nil
+}

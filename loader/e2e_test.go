@@ -122,15 +122,9 @@ func waitLoaded(t *testing.T, pool *pgxpool.Pool, brokers []string, timeout time
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		behind := int64(0)
-		for p, o := range wm {
-			var next int64
-			err := pool.QueryRow(ctx, `SELECT coalesce((SELECT next_offset FROM zonestats_internal.kafka_offsets
-				WHERE topic = $1 AND partition = $2), 0)`, topic, p).Scan(&next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			behind += o[1] - next
+		behind, err := loader.Behind(ctx, pool, topic, wm)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if behind == 0 {
 			return

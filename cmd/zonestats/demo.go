@@ -109,7 +109,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	for {
-		behind, err := behindBy(ctx, pool, k.topic, wm)
+		behind, err := loader.Behind(ctx, pool, k.topic, wm)
 		if err != nil {
 			stopLoader()
 			return err
@@ -174,21 +174,6 @@ func counts(ctx context.Context, pool *pgxpool.Pool) ([5]int64, error) {
 	return c, err
 }
 
-// behindBy is how many messages the database offsets are behind wm.
-func behindBy(ctx context.Context, pool *pgxpool.Pool, topic string, wm map[int][2]int64) (int64, error) {
-	var behind int64
-	for p, o := range wm {
-		var next int64
-		err := pool.QueryRow(ctx, `SELECT coalesce((SELECT next_offset FROM zonestats_internal.kafka_offsets
-			WHERE topic = $1 AND partition = $2), $3)`, topic, p, o[0]).Scan(&next)
-		if err != nil {
-			return 0, err
-		}
-		behind += o[1] - next
-	}
-	return behind, nil
-}
-
 // dashboard prints the last hour of the busiest zone.
 func dashboard(ctx context.Context, pool *pgxpool.Pool, w io.Writer) error {
 	until := time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
@@ -247,4 +232,3 @@ func humanBytes(b int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
-

@@ -62,27 +62,21 @@ func NewDB(t testing.TB) string {
 	if tmplErr != nil {
 		t.Fatalf("testenv: template database: %v", tmplErr)
 	}
-	name := fmt.Sprintf("zs_test_%d", dbSeq.Add(1))
-	admin := adminConn(t)
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE zs_template"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		a := adminConn(t)
-		defer a.Close(ctx)
-		a.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return cluster.DSN(name)
+	return createDB(t, "zs_test", "TEMPLATE zs_template")
 }
 
 // EmptyDB creates a fresh database with nothing applied.
 func EmptyDB(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("zs_empty_%d", dbSeq.Add(1))
+	return createDB(t, "zs_empty", "")
+}
+
+func createDB(t testing.TB, prefix, options string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s_%d", prefix, dbSeq.Add(1))
 	admin := adminConn(t)
 	defer admin.Close(context.Background())
-	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
