@@ -5,10 +5,12 @@ GO      ?= go
 BIN     := bin/zonestats
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_MAJOR ?= 15
-# PostgreSQL server (hstore is part of it), postgresql-hll for uniques.
-DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll
+PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+# PostgreSQL server (hstore is part of it), postgresql-hll for uniques, the
+# server headers to build the C library in ext/.
+DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll postgresql-server-dev-$(PG_MAJOR)
 
-.PHONY: all build deps demo test vet test-race test-all fuzz clean
+.PHONY: all build deps ext install-ext demo test vet fuzz bench clean
 
 all: build
 
@@ -25,7 +27,15 @@ deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-demo: deps build
+# The C library (hot aggregates of the rollups), installed into PostgreSQL's
+# $libdir; every PostgreSQL server (every Citus node) that runs zonestats needs it.
+ext:
+	$(MAKE) -C ext PG_CONFIG=$(PG_CONFIG)
+
+install-ext: deps ext
+	$(SUDO) $(MAKE) -C ext PG_CONFIG=$(PG_CONFIG) install
+
+demo: install-ext build
 	$(BIN) demo
 
 vet:
@@ -33,7 +43,7 @@ vet:
 
 # Unit packages under the race detector, then every package (the
 # integration tests start their own PostgreSQL and Kafka broker).
-test: deps vet
+test: install-ext vet
 	$(GO) test -race -count=1 ./internal/gen
 	$(GO) test -race -count=1 -run 'JSON|Parse|Decode' ./loader
 	$(GO) test -count=1 -timeout 20m ./...
@@ -42,5 +52,10 @@ test: deps vet
 fuzz:
 	$(GO) test ./loader -run '^$$' -fuzz FuzzDecodeJSON -fuzztime 60s
 
+# Benchmarks: quick by default (< 5 min), `make bench FULL=1` for the full run.
+bench: install-ext
+	$(GO) run ./bench $(if $(FULL),-full)
+
 clean:
 	rm -rf bin bench/out
+	$(MAKE) -C ext PG_CONFIG=$(PG_CONFIG) clean

@@ -5,6 +5,17 @@
 CREATE EXTENSION IF NOT EXISTS hll WITH SCHEMA public;
 CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;
 
+-- The C library of zonestats (ext/, `make install-ext`) must be installed.
+DO $$
+BEGIN
+    LOAD '$libdir/zonestats';
+EXCEPTION WHEN undefined_file THEN
+    RAISE EXCEPTION 'zonestats: the C library zonestats.so is not installed on this server'
+        USING DETAIL = SQLERRM,
+              HINT = 'Build and install it with `make install-ext` (needs the PostgreSQL server headers), on every node.';
+END
+$$;
+
 DO $$
 BEGIN
     IF (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hll') <> 'public'
@@ -156,33 +167,19 @@ COMMENT ON TABLE zonestats.rollup_1d IS 'per zone and UTC day: counters, uniques
 
 -- Deltas of one rollup run, per zone and minute: filled from a window of
 -- raw events, merged into every level, emptied, all in one transaction.
-CREATE UNLOGGED TABLE zonestats_internal.delta_counts (
-    zone_id            bigint NOT NULL,
-    minute             timestamptz NOT NULL,
-    requests           bigint NOT NULL,
-    cached_requests    bigint NOT NULL,
-    encrypted_requests bigint NOT NULL,
-    bytes              bigint NOT NULL,
-    cached_bytes       bigint NOT NULL,
-    encrypted_bytes    bigint NOT NULL,
-    threats            bigint NOT NULL,
-    page_views         bigint NOT NULL,
-    uniques            hll NOT NULL
-);
--- Map deltas in long form: one row per zone, minute, dimension and key.
-CREATE UNLOGGED TABLE zonestats_internal.delta_maps (
-    zone_id    bigint NOT NULL,
-    minute     timestamptz NOT NULL,
-    dim        text NOT NULL,
-    key        text NOT NULL,
-    requests   bigint NOT NULL,
-    bytes      bigint NOT NULL,
-    threats    bigint NOT NULL,
-    page_views bigint NOT NULL
-);
+CREATE UNLOGGED TABLE zonestats_internal.rollup_delta (LIKE zonestats.rollup_1m);
 
 {{ template "sql/functions/hstore_sum.sql" . }}
+{{ template "sql/functions/count_by_trans.sql" . }}
+{{ template "sql/functions/sum_by_trans.sql" . }}
+{{ template "sql/functions/hstore_sum_trans.sql" . }}
+{{ template "sql/functions/keys_final.sql" . }}
+{{ template "sql/functions/keys_combine.sql" . }}
+{{ template "sql/functions/keys_serialize.sql" . }}
+{{ template "sql/functions/keys_deserialize.sql" . }}
 {{ template "sql/aggregates/hstore_sum_agg.sql" . }}
+{{ template "sql/aggregates/count_by.sql" . }}
+{{ template "sql/aggregates/sum_by.sql" . }}
 {{ template "sql/functions/hll_settings_guard.sql" . }}
 {{ template "sql/views/time_partitions.sql" . }}
 {{ template "sql/functions/create_time_partitions.sql" . }}

@@ -1,9 +1,11 @@
 CREATE OR REPLACE AGGREGATE zonestats.hstore_sum_agg(public.hstore) (
-    SFUNC = zonestats.hstore_sum,
-    STYPE = public.hstore,
-    COMBINEFUNC = zonestats.hstore_sum,
-    INITCOND = '',
+    SFUNC = zonestats_internal.hstore_sum_trans,
+    STYPE = internal,
+    FINALFUNC = zonestats_internal.keys_final,
+    COMBINEFUNC = zonestats_internal.keys_combine,
+    SERIALFUNC = zonestats_internal.keys_serialize,
+    DESERIALFUNC = zonestats_internal.keys_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE zonestats.hstore_sum_agg(public.hstore) IS
-    'merges hstore maps of integer counts by per-key sum; has a combine function so it aggregates in parallel and across Citus shards';
+    'merges hstore maps of integer counts by per-key sum; combines partial states, so it aggregates in parallel and across Citus shards';

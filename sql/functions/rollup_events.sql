@@ -22,13 +22,15 @@ BEGIN
     END IF;
     SELECT * INTO s FROM zonestats.settings;
 
-    TRUNCATE zonestats_internal.delta_counts, zonestats_internal.delta_maps;
+    TRUNCATE zonestats_internal.rollup_delta;
 
-    -- Counters and uniques per zone and minute. hll_add_agg keeps a large
-    -- state per group: aggregate in sorted order, never in a hash table.
+    -- One pass over the window, grouped by zone and minute: counters,
+    -- uniques, and every map (count_by/sum_by count keys in C, ext/).
+    -- hll_add_agg keeps a large state per group: aggregate in sorted order,
+    -- never in a hash table.
     PERFORM set_config('enable_hashagg', 'off', true);
     EXECUTE $sql$
-        INSERT INTO zonestats_internal.delta_counts
+        INSERT INTO zonestats_internal.rollup_delta
         SELECT zone_id, date_trunc('minute', ts),
             count(*),
             count(*) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')),
@@ -38,57 +40,31 @@ BEGIN
             coalesce(sum(bytes) FILTER (WHERE ssl_protocol <> 'none'), 0),
             count(*) FILTER (WHERE threat <> ''),
             count(*) FILTER (WHERE page_view),
-            hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6)
+            hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6),
+            zonestats.count_by(country),
+            zonestats.sum_by(country, bytes),
+            zonestats.count_by(country) FILTER (WHERE threat <> ''),
+            zonestats.count_by(status::text),
+            zonestats.count_by(content_type),
+            zonestats.sum_by(content_type, bytes),
+            zonestats.count_by(colo),
+            zonestats.sum_by(colo, bytes),
+            zonestats.count_by(ssl_protocol),
+            zonestats.count_by(ip_class),
+            zonestats.count_by(threat) FILTER (WHERE threat <> ''),
+            zonestats.count_by(browser) FILTER (WHERE page_view)
         FROM zonestats_internal.raw_events
         WHERE event_id > $1 AND event_id <= $2
         GROUP BY zone_id, date_trunc('minute', ts)
     $sql$ USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
-    GET DIAGNOSTICS v_events = ROW_COUNT;
-    PERFORM set_config('enable_hashagg', 'on', true);
 
-    -- Map deltas in long form: one group-by per dimension.
-    EXECUTE $sql$
-        INSERT INTO zonestats_internal.delta_maps
-        SELECT zone_id, date_trunc('minute', ts), 'country', country,
-               count(*), sum(bytes), count(*) FILTER (WHERE threat <> ''), 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), country
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'status', status::text, count(*), 0, 0, 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), status
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'content_type', content_type, count(*), sum(bytes), 0, 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), content_type
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'colo', colo, count(*), sum(bytes), 0, 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), colo
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'ssl_protocol', ssl_protocol, count(*), 0, 0, 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), ssl_protocol
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'ip_class', ip_class, count(*), 0, 0, 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2
-        GROUP BY zone_id, date_trunc('minute', ts), ip_class
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'threat', threat, 0, 0, count(*), 0
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2 AND threat <> ''
-        GROUP BY zone_id, date_trunc('minute', ts), threat
-        UNION ALL
-        SELECT zone_id, date_trunc('minute', ts), 'browser', browser, 0, 0, 0, count(*)
-        FROM zonestats_internal.raw_events WHERE event_id > $1 AND event_id <= $2 AND page_view
-        GROUP BY zone_id, date_trunc('minute', ts), browser
-    $sql$ USING v_from, p_upto;
-
-    SELECT coalesce(sum(requests), 0) INTO v_events FROM zonestats_internal.delta_counts;
+    SELECT coalesce(sum(requests), 0) INTO v_events FROM zonestats_internal.rollup_delta;
     PERFORM zonestats_internal.merge_delta('minute', date_trunc('day', v_now - s.minute_retention));
     PERFORM zonestats_internal.merge_delta('hour', date_trunc('month', v_now - s.hour_retention));
     PERFORM zonestats_internal.merge_delta('day', date_trunc('day', v_now - s.day_retention));
+    PERFORM set_config('enable_hashagg', 'on', true);
 
-    TRUNCATE zonestats_internal.delta_counts, zonestats_internal.delta_maps;
+    TRUNCATE zonestats_internal.rollup_delta;
     UPDATE zonestats_internal.rollup_state
        SET last_event_id = p_upto, last_run_at = v_now, events_rolled = events_rolled + v_events;
     RETURN v_events;
