@@ -168,6 +168,7 @@ COMMENT ON TABLE zonestats.rollup_1d IS 'per zone and UTC day: counters, uniques
 -- Deltas of one rollup run, per zone and minute: filled from a window of
 -- raw events, merged into every level, emptied, all in one transaction.
 CREATE UNLOGGED TABLE zonestats_internal.rollup_delta (LIKE zonestats.rollup_1m);
+CREATE UNLOGGED TABLE zonestats_internal.rollup_delta_1h (LIKE zonestats.rollup_1m);
 
 {{ template "sql/functions/hstore_sum.sql" . }}
 {{ template "sql/functions/count_by_trans.sql" . }}
@@ -185,6 +186,7 @@ CREATE UNLOGGED TABLE zonestats_internal.rollup_delta (LIKE zonestats.rollup_1m)
 {{ template "sql/functions/create_time_partitions.sql" . }}
 {{ template "sql/functions/maintain_partitions.sql" . }}
 {{ template "sql/functions/rollup_window.sql" . }}
+{{ template "sql/functions/delta_query.sql" . }}
 {{ template "sql/functions/merge_delta.sql" . }}
 {{ template "sql/functions/rollup_events.sql" . }}
 {{ template "sql/procedures/run_rollups.sql" . }}

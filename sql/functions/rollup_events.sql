@@ -22,7 +22,7 @@ BEGIN
     END IF;
     SELECT * INTO s FROM zonestats.settings;
 
-    TRUNCATE zonestats_internal.rollup_delta;
+    TRUNCATE zonestats_internal.rollup_delta, zonestats_internal.rollup_delta_1h;
 
     -- One pass over the window, grouped by zone and minute: counters,
     -- uniques, and every map (count_by/sum_by count keys in C, ext/).
@@ -59,12 +59,16 @@ BEGIN
     $sql$ USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
 
     SELECT coalesce(sum(requests), 0) INTO v_events FROM zonestats_internal.rollup_delta;
-    PERFORM zonestats_internal.merge_delta('minute', date_trunc('day', v_now - s.minute_retention));
-    PERFORM zonestats_internal.merge_delta('hour', date_trunc('month', v_now - s.hour_retention));
-    PERFORM zonestats_internal.merge_delta('day', date_trunc('day', v_now - s.day_retention));
+    -- Cascade: minutes into rollup_1m; minutes grouped into hours (once)
+    -- into rollup_1h; those hours grouped into days into rollup_1d.
+    PERFORM zonestats_internal.merge_delta('rollup_1m', 'rollup_delta', NULL, date_trunc('day', v_now - s.minute_retention));
+    EXECUTE 'INSERT INTO zonestats_internal.rollup_delta_1h '
+        || zonestats_internal.delta_query('rollup_delta', 'hour') USING '-infinity'::timestamptz;
+    PERFORM zonestats_internal.merge_delta('rollup_1h', 'rollup_delta_1h', NULL, date_trunc('month', v_now - s.hour_retention));
+    PERFORM zonestats_internal.merge_delta('rollup_1d', 'rollup_delta_1h', 'day', date_trunc('day', v_now - s.day_retention));
     PERFORM set_config('enable_hashagg', 'on', true);
 
-    TRUNCATE zonestats_internal.rollup_delta;
+    TRUNCATE zonestats_internal.rollup_delta, zonestats_internal.rollup_delta_1h;
     UPDATE zonestats_internal.rollup_state
        SET last_event_id = p_upto, last_run_at = v_now, events_rolled = events_rolled + v_events;
     RETURN v_events;
