@@ -237,6 +237,7 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 			return nil
 		}
 		b.first, b.next = b.records[0].offset, b.records[len(b.records)-1].offset+1
+		encodeEvents(b)
 		if err := l.commitWithRetry(ctx, b); err != nil {
 			return err
 		}
