@@ -34,6 +34,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	stopProfile, err := c.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	began := time.Now()
 

@@ -52,6 +52,11 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	stopProfile, err := c.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if len(k.brokerList()) == 0 {
 		return fmt.Errorf("load: no Kafka brokers: set -brokers or KAFKA_BROKERS")
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -74,6 +75,7 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) (*flag.
 	c := &commonFlags{}
 	fs.StringVar(&c.databaseURL, "database-url", getenv("DATABASE_URL"),
 		"PostgreSQL connection string (env DATABASE_URL; empty: the standard PG* variables)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "ZONESTATS_LOG_LEVEL", "info"), "debug, info, warn or error (env ZONESTATS_LOG_LEVEL)")
 	return fs, c
 }
@@ -81,6 +83,23 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) (*flag.
 type commonFlags struct {
 	databaseURL string
 	logLevel    string
+	cpuProfile  string
+}
+
+// profile starts the CPU profile if asked; the returned func stops it.
+func (c *commonFlags) profile() (stop func(), err error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *commonFlags) logger(stderr io.Writer) (*slog.Logger, error) {
