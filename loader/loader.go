@@ -20,8 +20,9 @@ type Config struct {
 	Topic   string
 	Group   string // consumer group id; loaders with the same group share the partitions
 
-	BatchSize int           // most messages in one transaction (default 20000)
-	BatchWait time.Duration // longest wait to fill a batch (default 1s)
+	BatchSize   int           // most messages in one transaction (default 20000)
+	BatchWait   time.Duration // longest a batch stays open (default 1s)
+	BatchLinger time.Duration // how long to wait for more when nothing is buffered (default 50ms)
 
 	// Event-time policy: an event older than MaxEventAge or further than
 	// MaxEventFuture ahead of the loader's clock is a dead letter. 0 uses
@@ -41,6 +42,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = time.Second
+	}
+	if c.BatchLinger <= 0 {
+		c.BatchLinger = 50 * time.Millisecond
 	}
 	if c.MaxEventAge == 0 {
 		c.MaxEventAge = 7 * 24 * time.Hour
@@ -224,14 +228,9 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 
 	dec := &JSONDecoder{}
 	expected := stored
-	b := &batch{topic: l.cfg.Topic, partition: partition}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	reset := func() {
-		b.records, b.events, b.dead = b.records[:0], 0, 0
-		b.expected = expected
-	}
-	reset()
+	b := &batch{topic: l.cfg.Topic, partition: partition, expected: expected}
+	var opened time.Time // when the batch got its first message
+	var hwm int64        // partition's high watermark at the last message
 	flush := func() error {
 		if len(b.records) == 0 {
 			return nil
@@ -241,36 +240,56 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		if err := l.commitWithRetry(ctx, b); err != nil {
 			return err
 		}
+		l.setLag(partition, hwm-b.next)
 		expected = b.next
-		reset()
+		b.records, b.events, b.dead, b.expected = b.records[:0], 0, 0, expected
 		return nil
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				select {
-				case err := <-fetchErr:
-					if ferr := flush(); ferr != nil {
-						return ferr
-					}
-					return fmt.Errorf("fetch: %w", err)
-				default:
-				}
-				return flush() // ctx ended: finish the batch in flight
-			}
-			if len(b.records) == 0 {
-				timer.Reset(l.cfg.BatchWait)
-			}
-			l.add(dec, b, m)
-			l.setLag(partition, m.HighWaterMark-m.Offset-1)
-			if len(b.records) >= l.cfg.BatchSize {
-				timer.Stop()
+		var m kafka.Message
+		var ok bool
+		if len(b.records) > 0 && len(msgs) == 0 {
+			// Nothing buffered: the partition is caught up or the next fetch
+			// is on its way. Linger briefly for more, never past BatchWait.
+			wait := min(l.cfg.BatchLinger, l.cfg.BatchWait-time.Since(opened))
+			if wait <= 0 {
 				if err := flush(); err != nil {
 					return err
 				}
+				continue
 			}
-		case <-timer.C:
+			linger.Reset(wait)
+			select {
+			case m, ok = <-msgs:
+				linger.Stop()
+			case <-linger.C:
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			m, ok = <-msgs
+		}
+		if !ok {
+			select {
+			case err := <-fetchErr:
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return fmt.Errorf("fetch: %w", err)
+			default:
+			}
+			return flush() // ctx ended: finish the batch in flight
+		}
+		if len(b.records) == 0 {
+			opened = time.Now()
+		}
+		l.add(dec, b, m)
+		hwm = m.HighWaterMark
+		if len(b.records) >= l.cfg.BatchSize || (len(b.records)%1024 == 0 && time.Since(opened) >= l.cfg.BatchWait) {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -113,8 +113,9 @@ CREATE TABLE zonestats_internal.raw_events (
 ) PARTITION BY RANGE (loaded_at);
 CREATE TABLE zonestats_internal.raw_events_default PARTITION OF zonestats_internal.raw_events DEFAULT;
 -- Rollups read windows of event_id; ids grow with physical order, so BRIN
--- finds a window cheaply and costs the COPY almost nothing.
-CREATE INDEX ON zonestats_internal.raw_events USING brin (event_id) WITH (pages_per_range = 16);
+-- finds a window cheaply and costs the COPY almost nothing; ranges are
+-- summarized as they fill (autosummarize), not only by VACUUM.
+CREATE INDEX ON zonestats_internal.raw_events USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on);
 
 -- Where the rollups are: every event_id <= last_event_id is in all levels.
 CREATE TABLE zonestats_internal.rollup_state (
