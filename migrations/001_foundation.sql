@@ -139,6 +139,7 @@ CREATE TABLE zonestats.rollup_1m (
     threats                  bigint NOT NULL DEFAULT 0,
     page_views               bigint NOT NULL DEFAULT 0,
     uniques                  hll NOT NULL,
+    uniques_count            bigint NOT NULL DEFAULT 0,
     requests_by_country      hstore NOT NULL DEFAULT '',
     bytes_by_country         hstore NOT NULL DEFAULT '',
     threats_by_country       hstore NOT NULL DEFAULT '',
@@ -164,6 +165,7 @@ CREATE TABLE zonestats.rollup_1d (LIKE zonestats.rollup_1m INCLUDING DEFAULTS IN
 
 COMMENT ON TABLE zonestats.rollup_1m IS 'per zone and UTC minute: counters, uniques (hll of client IP) and hstore maps';
 COMMENT ON TABLE zonestats.rollup_1h IS 'per zone and UTC hour: counters, uniques (hll of client IP) and hstore maps';
+COMMENT ON COLUMN zonestats.rollup_1m.uniques_count IS 'hll_cardinality(uniques), rounded; kept by the rollups so charts need no hll work per point';
 COMMENT ON TABLE zonestats.rollup_1d IS 'per zone and UTC day: counters, uniques (hll of client IP) and hstore maps';
 
 -- Deltas of one rollup run, per zone and minute: filled from a window of

@@ -87,6 +87,15 @@ func CheckRollups(t testing.TB, conn *pgx.Conn) int64 {
 			}
 		}
 
+		// The stored estimate is the sketch's.
+		var stale int64
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s
+			WHERE uniques_count <> round(coalesce(hll_cardinality(uniques), 0))`, lvl.Table)).Scan(&stale); err != nil {
+			t.Fatal(err)
+		} else if stale != 0 {
+			t.Errorf("%s: %d rows whose uniques_count is not hll_cardinality(uniques)", lvl.Table, stale)
+		}
+
 		// Uniques: the sketch against the exact distinct count, per bucket.
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT r.zone_id, r.bucket, x.n, hll_cardinality(r.uniques)
 			FROM %s r JOIN (SELECT zone_id, date_trunc('%s', ts) AS bucket, count(DISTINCT client_ip) AS n

@@ -12,7 +12,7 @@ AS $$
     SELECT CASE WHEN p_unit IS NULL THEN format($q$
             SELECT zone_id, bucket,
                 requests, cached_requests, encrypted_requests, bytes, cached_bytes, encrypted_bytes, threats,
-                page_views, uniques, requests_by_country, bytes_by_country, threats_by_country,
+                page_views, uniques, uniques_count, requests_by_country, bytes_by_country, threats_by_country,
                 requests_by_status, requests_by_content_type, bytes_by_content_type, requests_by_colo,
                 bytes_by_colo, requests_by_ssl_protocol, requests_by_ip_class, threats_by_type,
                 page_views_by_browser
@@ -23,6 +23,7 @@ AS $$
                 sum(requests)::bigint, sum(cached_requests)::bigint, sum(encrypted_requests)::bigint,
                 sum(bytes)::bigint, sum(cached_bytes)::bigint, sum(encrypted_bytes)::bigint,
                 sum(threats)::bigint, sum(page_views)::bigint, hll_union_agg(uniques),
+                round(coalesce(hll_cardinality(hll_union_agg(uniques)), 0))::bigint,
                 zonestats.hstore_sum_agg(requests_by_country), zonestats.hstore_sum_agg(bytes_by_country),
                 zonestats.hstore_sum_agg(threats_by_country), zonestats.hstore_sum_agg(requests_by_status),
                 zonestats.hstore_sum_agg(requests_by_content_type),

@@ -17,7 +17,7 @@ BEGIN
     EXECUTE format($sql$
         INSERT INTO zonestats.%I AS t (zone_id, bucket,
             requests, cached_requests, encrypted_requests, bytes, cached_bytes, encrypted_bytes, threats,
-            page_views, uniques, requests_by_country, bytes_by_country, threats_by_country,
+            page_views, uniques, uniques_count, requests_by_country, bytes_by_country, threats_by_country,
             requests_by_status, requests_by_content_type, bytes_by_content_type, requests_by_colo,
             bytes_by_colo, requests_by_ssl_protocol, requests_by_ip_class, threats_by_type,
             page_views_by_browser)
@@ -30,6 +30,7 @@ BEGIN
             encrypted_bytes = t.encrypted_bytes + EXCLUDED.encrypted_bytes,
             threats = t.threats + EXCLUDED.threats, page_views = t.page_views + EXCLUDED.page_views,
             uniques = hll_union(t.uniques, EXCLUDED.uniques),
+            uniques_count = round(coalesce(hll_cardinality(hll_union(t.uniques, EXCLUDED.uniques)), 0)),
             requests_by_country = zonestats.hstore_sum(t.requests_by_country, EXCLUDED.requests_by_country),
             bytes_by_country = zonestats.hstore_sum(t.bytes_by_country, EXCLUDED.bytes_by_country),
             threats_by_country = zonestats.hstore_sum(t.threats_by_country, EXCLUDED.threats_by_country),

@@ -41,6 +41,7 @@ BEGIN
             count(*) FILTER (WHERE threat <> ''),
             count(*) FILTER (WHERE page_view),
             hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6),
+            round(coalesce(hll_cardinality(hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6)), 0)),
             zonestats.count_by(country),
             zonestats.sum_by(country, bytes),
             zonestats.count_by(country) FILTER (WHERE threat <> ''),

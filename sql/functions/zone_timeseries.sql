@@ -12,6 +12,7 @@ DECLARE
     v_until timestamptz := date_trunc('minute', p_until);
     v_step  interval := p_step;
     v_table text;
+    v_uniques text;
 BEGIN
     -- One row per step in [p_since, p_until) for one zone, steps without
     -- traffic included as zeros. Counters are sums; uniques is the
@@ -31,11 +32,18 @@ BEGIN
         RAISE EXCEPTION 'zonestats.zone_timeseries: step must be at least 1 minute and given in days, hours or minutes, not %', v_step;
     END IF;
     v_table := zonestats_internal.rollup_level(v_since, v_until, v_step);
+    -- A step of exactly one bucket reads the stored uniques_count; a wider
+    -- step unions the sketches of its buckets.
+    v_uniques := CASE WHEN v_step = CASE v_table WHEN 'rollup_1m' THEN interval '1 minute'
+                                                  WHEN 'rollup_1h' THEN interval '1 hour'
+                                                  ELSE interval '1 day' END
+                      THEN 'sum(t.uniques_count)'
+                      ELSE 'round(hll_cardinality(hll_union_agg(t.uniques)))' END;
     RETURN QUERY EXECUTE format($sql$
         SELECT s.step, coalesce(r.requests, 0)::bigint, coalesce(r.cached_requests, 0)::bigint,
                coalesce(r.encrypted_requests, 0)::bigint, coalesce(r.bytes, 0)::bigint, coalesce(r.cached_bytes, 0)::bigint,
                coalesce(r.encrypted_bytes, 0)::bigint, coalesce(r.threats, 0)::bigint, coalesce(r.page_views, 0)::bigint,
-               coalesce(round(hll_cardinality(r.uniques)), 0)::bigint
+               coalesce(r.uniques, 0)::bigint
         FROM generate_series($2, $3 - interval '1 microsecond', $4) AS s(step)
         LEFT JOIN (
             SELECT date_bin($4, t.bucket, $2) AS step,
@@ -43,13 +51,13 @@ BEGIN
                    sum(t.encrypted_requests) AS encrypted_requests, sum(t.bytes) AS bytes,
                    sum(t.cached_bytes) AS cached_bytes, sum(t.encrypted_bytes) AS encrypted_bytes,
                    sum(t.threats) AS threats, sum(t.page_views) AS page_views,
-                   hll_union_agg(t.uniques) AS uniques
+                   %s AS uniques
             FROM zonestats.%I t
             WHERE t.zone_id = $1 AND t.bucket >= $2 AND t.bucket < $3
             GROUP BY 1
         ) r ON r.step = s.step
         ORDER BY s.step
-    $sql$, v_table) USING p_zone_id, v_since, v_until, v_step;
+    $sql$, v_uniques, v_table) USING p_zone_id, v_since, v_until, v_step;
 END
 $$;
 COMMENT ON FUNCTION zonestats.zone_timeseries(bigint, timestamptz, timestamptz, interval) IS
