@@ -162,11 +162,12 @@ var (
 	goaggSetup = `CREATE TEMP TABLE goagg_in (zone_id bigint NOT NULL, bucket timestamptz NOT NULL, ` +
 		strings.Join(goaggCounters, " bigint NOT NULL, ") + ` bigint NOT NULL, hashes bigint[] NOT NULL, ` +
 		strings.Join(goaggMaps, " text NOT NULL, ") + ` text NOT NULL) ON COMMIT DELETE ROWS;
-		CREATE TEMP TABLE goagg_rows (LIKE zonestats.rollup_1m) ON COMMIT DELETE ROWS`
+		CREATE TEMP TABLE goagg_rows (LIKE zonestats.rollup_1m INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
 
 	// The staged aggregates as rollup rows: the sketch built from the hashes
 	// with the database's hll settings, the maps cast to hstore.
-	goaggToRows = `INSERT INTO goagg_rows SELECT i.zone_id, i.bucket, ` + prefixed("i.", goaggCounters) + `,
+	goaggToRows = `INSERT INTO goagg_rows (` + strings.Join(append(append(append([]string{"zone_id", "bucket"}, goaggCounters...), "uniques"), goaggMaps...), ", ") + `)
+		SELECT i.zone_id, i.bucket, ` + prefixed("i.", goaggCounters) + `,
 		(SELECT hll_add_agg(hll_hash_bigint(h), s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon)
 		 FROM unnest(i.hashes) AS h), ` + suffixed(prefixed("i.", goaggMaps), "::hstore") + `
 		FROM goagg_in i CROSS JOIN zonestats.settings s`
@@ -179,13 +180,15 @@ func goaggUpsert(table, unit string) string {
 		sel = append(sel, "sum("+c+")::bigint")
 		set = append(set, c+" = t."+c+" + EXCLUDED."+c)
 	}
-	sel = append(sel, "hll_union_agg(uniques)")
-	set = append(set, "uniques = hll_union(t.uniques, EXCLUDED.uniques)")
+	// The same per-row work the in-database rollups do, uniques_count included.
+	sel = append(sel, "hll_union_agg(uniques)", "round(coalesce(hll_cardinality(hll_union_agg(uniques)), 0))::bigint")
+	set = append(set, "uniques = hll_union(t.uniques, EXCLUDED.uniques)",
+		"uniques_count = round(coalesce(hll_cardinality(hll_union(t.uniques, EXCLUDED.uniques)), 0))")
 	for _, m := range goaggMaps {
 		sel = append(sel, "zonestats.hstore_sum_agg("+m+")")
 		set = append(set, m+" = zonestats.hstore_sum(t."+m+", EXCLUDED."+m+")")
 	}
-	cols := append(append(append([]string{"zone_id", "bucket"}, goaggCounters...), "uniques"), goaggMaps...)
+	cols := append(append(append([]string{"zone_id", "bucket"}, goaggCounters...), "uniques", "uniques_count"), goaggMaps...)
 	return fmt.Sprintf(`INSERT INTO zonestats.%s AS t (%s)
 		SELECT zone_id, date_trunc('%s', bucket), %s
 		FROM goagg_rows GROUP BY 1, 2 ORDER BY 1, 2
