@@ -52,7 +52,7 @@ kc_create(MemoryContext ctx)
 
 	kc->ctx = ctx;
 	kc->nkeys = 0;
-	kc->capacity = 16;
+	kc->capacity = 8;			/* grows; most maps of a zone-minute are small */
 	kc->slots = MemoryContextAlloc(ctx, sizeof(KeyEntry) * kc->capacity);
 	for (int i = 0; i < kc->capacity; i++)
 		kc->slots[i].keylen = -1;
@@ -488,3 +488,4 @@ zs_hstore_sum(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_POINTER(build_hstore(pairs, n));
 }
+

@@ -1,6 +1,7 @@
 CREATE OR REPLACE AGGREGATE zonestats.count_by(text) (
     SFUNC = zonestats_internal.count_by_trans,
     STYPE = internal,
+    SSPACE = 512,  -- planner estimate of the state size, so hash aggregation keeps groups in memory
     FINALFUNC = zonestats_internal.keys_final,
     COMBINEFUNC = zonestats_internal.keys_combine,
     SERIALFUNC = zonestats_internal.keys_serialize,
