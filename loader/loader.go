@@ -188,7 +188,7 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		Partition: partition,
 		Dialer:    l.cfg.Dialer,
 		MinBytes:  1,
-		MaxBytes:  16 << 20,
+		MaxBytes:  4 << 20, // per fetch; bounds memory: partitions × (this + a batch)
 		MaxWait:   500 * time.Millisecond,
 		// Retry reads quickly after broker errors.
 		ReadBackoffMin: 100 * time.Millisecond,
@@ -206,7 +206,7 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 	// The fetcher feeds messages to the batcher, so a batch can close on time.
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs := make(chan kafka.Message, 4096)
+	msgs := make(chan kafka.Message, 1024)
 	fetchErr := make(chan error, 1)
 	go func() {
 		defer close(msgs)

@@ -26,7 +26,7 @@ func main() {
 	parts, _ := strconv.Atoi(os.Args[1])
 	batch, _ := strconv.Atoi(os.Args[2])
 	n := 1000000
-	pg, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"autovacuum": os.Args[3]}})
+	pg, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"autovacuum": os.Args[3], "shared_preload_libraries": "auto_explain", "auto_explain.log_min_duration": "50", "auto_explain.log_nested_statements": "on", "log_min_messages": "log", "jit": os.Args[4]}})
 	if err != nil {
 		panic(err)
 	}
@@ -70,6 +70,11 @@ func main() {
 	t1 := time.Now()
 	pool.Exec(ctx, "CALL zonestats.run_rollups(true)")
 	fmt.Printf("rollup: %.0f eps\n", float64(n)/time.Since(t1).Seconds())
+	for _, line := range strings.Split(pg.LogTail(200000), "\n") {
+		if strings.Contains(line, "duration:") {
+			fmt.Println(line)
+		}
+	}
 }
 
 func cpuStat() (idle, total int64) {
