@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,8 +57,10 @@ func runDecode(ctx context.Context, e *env, r *runState) error {
 // ---- copy_ceiling_eps ----
 
 // runCopyCeiling COPYs the pre-decoded events straight into raw_events:
-// two connections, each copying its half in transactions of 20,000 rows.
-// No Kafka, no decoding, no offset bookkeeping: the ceiling of the loader.
+// two connections, each copying its half in transactions of 20,000 rows,
+// the rows encoded in the binary COPY format before the clock starts (with
+// the loader's own encoder). No Kafka, no decoding, no offset bookkeeping:
+// the database's ceiling for the loader.
 func runCopyCeiling(ctx context.Context, e *env, r *runState) error {
 	events, err := e.decodeAll()
 	if err != nil {
@@ -68,29 +71,28 @@ func runCopyCeiling(ctx context.Context, e *env, r *runState) error {
 		return err
 	}
 	defer drop()
+	// Pre-encode every transaction's rows, per worker half as inParallel splits them.
+	encoded := make([][][]byte, sqlConns)
+	for w := range encoded {
+		part := events[w*len(events)/sqlConns : (w+1)*len(events)/sqlConns]
+		for lo := 0; lo < len(part); lo += copyBatch {
+			encoded[w] = append(encoded[w], loader.EncodeCopy(nil, part[lo:min(lo+copyBatch, len(part))], int32(w), int64(lo)))
+		}
+	}
 	elapsed, err := inParallel(ctx, url, events, func(ctx context.Context, c *pgx.Conn, worker int, events []loader.Event) error {
-		row := make([]any, len(rawColumns))
-		for lo := 0; lo < len(events); lo += copyBatch {
-			batch := events[lo:min(lo+copyBatch, len(events))]
-			i := 0
-			src := pgx.CopyFromFunc(func() ([]any, error) {
-				if i == len(batch) {
-					return nil, nil
-				}
-				rawRow(row, &batch[i], int32(worker), int64(lo+i))
-				i++
-				return row, nil
-			})
+		copied := 0
+		for _, data := range encoded[worker] {
 			err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-				n, err := tx.CopyFrom(ctx, rawEvents, rawColumns, src)
-				if err == nil && int(n) != len(batch) {
-					err = fmt.Errorf("copied %d rows, want %d", n, len(batch))
-				}
+				tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), loader.CopyEventsSQL())
+				copied += int(tag.RowsAffected())
 				return err
 			})
 			if err != nil {
 				return err
 			}
+		}
+		if copied != len(events) {
+			return fmt.Errorf("copied %d rows, want %d", copied, len(events))
 		}
 		return nil
 	})

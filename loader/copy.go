@@ -160,42 +160,64 @@ func Behind(ctx context.Context, q interface {
 // Encoding by hand, into one reused buffer, keeps the loader's cost per
 // event to a few appends.
 func encodeEvents(b *batch) {
-	buf := append(b.copyData[:0], "PGCOPY\n\xff\r\n\x00"...)
-	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
-	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
+	buf := appendCopyHeader(b.copyData[:0])
 	for i := range b.records {
-		r := &b.records[i]
-		if r.reason != "" {
-			continue
+		if r := &b.records[i]; r.reason == "" {
+			buf = appendCopyRow(buf, &r.ev, int32(b.partition), r.offset)
 		}
-		e := &r.ev
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(rawColumns)))
-		buf = appendInt64(buf, e.TS.UnixMicro()-pgEpochMicros)
-		buf = appendInt64(buf, e.ZoneID)
-		buf = appendInet(buf, e.ClientIP)
-		buf = appendText(buf, e.Country)
-		buf = appendText(buf, e.Colo)
-		buf = appendText(buf, e.Method)
-		buf = binary.BigEndian.AppendUint32(buf, 2)
-		buf = binary.BigEndian.AppendUint16(buf, uint16(e.Status))
-		buf = appendText(buf, e.ContentType)
-		buf = appendInt64(buf, e.Bytes)
-		buf = appendText(buf, e.CacheStatus)
-		buf = appendText(buf, e.SSLProtocol)
-		buf = appendText(buf, e.IPClass)
-		buf = appendText(buf, e.Threat)
-		buf = binary.BigEndian.AppendUint32(buf, 1)
-		if e.PageView {
-			buf = append(buf, 1)
-		} else {
-			buf = append(buf, 0)
-		}
-		buf = appendText(buf, e.Browser)
-		buf = binary.BigEndian.AppendUint32(buf, 4)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(b.partition))
-		buf = appendInt64(buf, r.offset)
 	}
-	b.copyData = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer
+	b.copyData = appendCopyTrailer(buf)
+}
+
+// EncodeCopy appends events in the binary COPY format that CopyEventsSQL
+// reads, as the loader sends them: kafka_partition is partition and
+// kafka_offset counts up from firstOffset. For tools and benchmarks.
+func EncodeCopy(buf []byte, events []Event, partition int32, firstOffset int64) []byte {
+	buf = appendCopyHeader(buf)
+	for i := range events {
+		buf = appendCopyRow(buf, &events[i], partition, firstOffset+int64(i))
+	}
+	return appendCopyTrailer(buf)
+}
+
+// CopyEventsSQL is the COPY statement of the loader.
+func CopyEventsSQL() string { return copyEventsSQL }
+
+func appendCopyHeader(buf []byte) []byte {
+	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint32(buf, 0)  // flags
+	return binary.BigEndian.AppendUint32(buf, 0) // header extension length
+}
+
+func appendCopyTrailer(buf []byte) []byte { return binary.BigEndian.AppendUint16(buf, 0xffff) }
+
+// appendCopyRow appends one event as a row of rawColumns.
+func appendCopyRow(buf []byte, e *Event, partition int32, offset int64) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(rawColumns)))
+	buf = appendInt64(buf, e.TS.UnixMicro()-pgEpochMicros)
+	buf = appendInt64(buf, e.ZoneID)
+	buf = appendInet(buf, e.ClientIP)
+	buf = appendText(buf, e.Country)
+	buf = appendText(buf, e.Colo)
+	buf = appendText(buf, e.Method)
+	buf = binary.BigEndian.AppendUint32(buf, 2)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(e.Status))
+	buf = appendText(buf, e.ContentType)
+	buf = appendInt64(buf, e.Bytes)
+	buf = appendText(buf, e.CacheStatus)
+	buf = appendText(buf, e.SSLProtocol)
+	buf = appendText(buf, e.IPClass)
+	buf = appendText(buf, e.Threat)
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	if e.PageView {
+		buf = append(buf, 1)
+	} else {
+		buf = append(buf, 0)
+	}
+	buf = appendText(buf, e.Browser)
+	buf = binary.BigEndian.AppendUint32(buf, 4)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(partition))
+	return appendInt64(buf, offset)
 }
 
 // pgEpochMicros is 2000-01-01 00:00:00 UTC, PostgreSQL's epoch, in Unix microseconds.
