@@ -82,6 +82,11 @@ func commit(ctx context.Context, conn *pgx.Conn, b *batch) (gap int64, err error
 		return 0, nil // this very batch is already in (a retry after a lost COMMIT reply)
 	case stored != expected:
 		return 0, fmt.Errorf("%w (stored %d, batch %d..%d)", errStale, stored, b.first, b.next-1)
+	case b.first < stored:
+		// Kafka handed out offsets that are already loaded: the topic was
+		// recreated or truncated. Loading them would count events twice.
+		return 0, fmt.Errorf("partition %d: Kafka returned offset %d, below the stored next offset %d "+
+			"(topic recreated?); not loading it — fix or reset zonestats_internal.kafka_offsets", b.partition, b.first, stored)
 	case b.first > stored:
 		// Kafka no longer had offsets stored..first-1 (retention deleted
 		// them before they were loaded): record the gap, never silently.

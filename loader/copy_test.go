@@ -76,6 +76,12 @@ func TestCommitRoundTripAndFencing(t *testing.T) {
 	if _, err := commit(ctx, conn, stale); !errors.Is(err, errStale) {
 		t.Fatalf("stale batch: %v, want errStale", err)
 	}
+	// Offsets below the stored one (topic recreated): refused, nothing written.
+	back := testBatch(3, 5, evs[:1])
+	back.expected = 12
+	if _, err := commit(ctx, conn, back); err == nil || errors.Is(err, errStale) {
+		t.Fatalf("batch below the stored offset: %v, want a refusal", err)
+	}
 	// The next batch starts after a hole (Kafka lost offsets 12..14): recorded.
 	next := testBatch(3, 15, evs[:1])
 	next.expected = 12
