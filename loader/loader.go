@@ -20,9 +20,8 @@ type Config struct {
 	Topic   string
 	Group   string // consumer group id; loaders with the same group share the partitions
 
-	BatchSize   int           // most messages in one transaction (default 20000)
-	BatchWait   time.Duration // longest a batch stays open (default 1s)
-	BatchLinger time.Duration // how long to wait for more when nothing is buffered (default 50ms)
+	BatchSize int           // most messages in one transaction (default 20000)
+	BatchWait time.Duration // longest a batch stays open (default 1s)
 
 	// Event-time policy: an event older than MaxEventAge or further than
 	// MaxEventFuture ahead of the loader's clock is a dead letter. 0 uses
@@ -42,9 +41,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = time.Second
-	}
-	if c.BatchLinger <= 0 {
-		c.BatchLinger = 50 * time.Millisecond
 	}
 	if c.MaxEventAge == 0 {
 		c.MaxEventAge = 7 * 24 * time.Hour
@@ -182,55 +178,27 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 	if err != nil {
 		return fmt.Errorf("read stored offset: %w", err)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   l.cfg.Brokers,
-		Topic:     l.cfg.Topic,
-		Partition: partition,
-		Dialer:    l.cfg.Dialer,
-		MinBytes:  1,
-		MaxBytes:  4 << 20, // per fetch; bounds memory: partitions × (this + a batch)
-		MaxWait:   500 * time.Millisecond,
-		// Retry reads quickly after broker errors.
-		ReadBackoffMin: 100 * time.Millisecond,
-		ReadBackoffMax: 2 * time.Second,
-	})
-	defer r.Close()
-	start := stored
-	if start < 0 {
-		start = kafka.FirstOffset
+	conn, err := l.dialLeader(ctx, partition)
+	if err != nil {
+		return err
 	}
-	if err := r.SetOffset(start); err != nil {
-		return fmt.Errorf("seek to %d: %w", start, err)
-	}
-
-	// The fetcher feeds messages to the batcher, so a batch can close on time.
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	msgs := make(chan kafka.Message, 1024)
-	fetchErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := r.FetchMessage(fctx)
-			if err != nil {
-				if fctx.Err() == nil {
-					fetchErr <- err
-				}
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-fctx.Done():
-				return
-			}
+	defer conn.Close()
+	// Ending ctx unblocks a fetch in progress.
+	defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })()
+	next := stored
+	if next < 0 {
+		if next, err = conn.ReadFirstOffset(); err != nil {
+			return fmt.Errorf("first offset: %w", err)
 		}
-	}()
+	}
+	if _, err := conn.Seek(next, kafka.SeekAbsolute); err != nil {
+		return fmt.Errorf("seek to %d: %w", next, err)
+	}
 
 	dec := &JSONDecoder{}
 	expected := stored
 	b := &batch{topic: l.cfg.Topic, partition: partition, expected: expected}
 	var opened time.Time // when the batch got its first message
-	var hwm int64        // partition's high watermark at the last message
 	flush := func() error {
 		if len(b.records) == 0 {
 			return nil
@@ -240,61 +208,83 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		if err := l.commitWithRetry(ctx, b); err != nil {
 			return err
 		}
-		l.setLag(partition, hwm-b.next)
 		expected = b.next
 		b.records, b.events, b.dead, b.expected = b.records[:0], 0, 0, expected
 		return nil
 	}
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
+	// Fetch, decode and commit in turn. One fetch brings up to 4 MiB of
+	// messages, read straight off the connection (no goroutine or channel
+	// per message). A batch commits when it is full, when the partition is
+	// caught up (the fetch reached the high watermark), or after BatchWait.
 	for {
-		var m kafka.Message
-		var ok bool
-		if len(b.records) > 0 && len(msgs) == 0 {
-			// Nothing buffered: the partition is caught up or the next fetch
-			// is on its way. Linger briefly for more, never past BatchWait.
-			wait := min(l.cfg.BatchLinger, l.cfg.BatchWait-time.Since(opened))
-			if wait <= 0 {
+		if ctx.Err() != nil {
+			return flush() // finish the batch in flight
+		}
+		conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
+		fetch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: fetchWait})
+		for {
+			m, err := fetch.ReadMessage()
+			if err != nil {
+				break
+			}
+			if len(b.records) == 0 {
+				opened = time.Now()
+			}
+			l.add(dec, b, m)
+			next = m.Offset + 1
+			if len(b.records) >= l.cfg.BatchSize {
 				if err := flush(); err != nil {
+					fetch.Close()
 					return err
+				}
+			}
+		}
+		hwm := fetch.HighWaterMark()
+		if err := fetch.Close(); err != nil {
+			if ctx.Err() != nil {
+				return flush()
+			}
+			if errors.Is(err, kafka.OffsetOutOfRange) {
+				// Retention deleted offsets not loaded yet: go on from the
+				// first offset still there; the commit records the gap.
+				first, last, ferr := conn.ReadOffsets()
+				if ferr != nil || next >= last {
+					return fmt.Errorf("offset %d out of range [%d, %d): %w", next, first, last, err)
+				}
+				if next, err = conn.Seek(first, kafka.SeekAbsolute); err != nil {
+					return fmt.Errorf("seek to %d: %w", first, err)
 				}
 				continue
 			}
-			linger.Reset(wait)
-			select {
-			case m, ok = <-msgs:
-				linger.Stop()
-			case <-linger.C:
-				if err := flush(); err != nil {
-					return err
-				}
-				continue
+			if ferr := flush(); ferr != nil {
+				return ferr
 			}
-		} else {
-			m, ok = <-msgs
+			return fmt.Errorf("fetch: %w", err)
 		}
-		if !ok {
-			select {
-			case err := <-fetchErr:
-				if ferr := flush(); ferr != nil {
-					return ferr
-				}
-				return fmt.Errorf("fetch: %w", err)
-			default:
-			}
-			return flush() // ctx ended: finish the batch in flight
-		}
-		if len(b.records) == 0 {
-			opened = time.Now()
-		}
-		l.add(dec, b, m)
-		hwm = m.HighWaterMark
-		if len(b.records) >= l.cfg.BatchSize || (len(b.records)%1024 == 0 && time.Since(opened) >= l.cfg.BatchWait) {
+		l.setLag(partition, hwm-next)
+		if len(b.records) > 0 && (next >= hwm || time.Since(opened) >= l.cfg.BatchWait) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// fetchWait is how long a fetch waits for new messages when the partition
+// is caught up.
+const fetchWait = 500 * time.Millisecond
+
+// dialLeader connects to the leader of a partition through any broker.
+func (l *Loader) dialLeader(ctx context.Context, partition int) (*kafka.Conn, error) {
+	var errs []error
+	for _, broker := range l.cfg.Brokers {
+		conn, err := l.cfg.Dialer.DialLeader(ctx, "tcp", broker, l.cfg.Topic, partition)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("connect to the leader of partition %d: %w", partition, errors.Join(errs...))
 }
 
 // add decodes one message into the batch: an event or a dead letter.

@@ -42,7 +42,6 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	group := fs.String("group", envOr(getenv, "ZONESTATS_GROUP", "zonestats"), "Kafka consumer group; loaders of one group share the partitions (env ZONESTATS_GROUP)")
 	batch := fs.Int("batch-size", 20000, "most messages per partition in one transaction")
 	wait := fs.Duration("batch-wait", time.Second, "longest a batch stays open")
-	linger := fs.Duration("batch-linger", 50*time.Millisecond, "how long to wait for more messages when none are buffered before committing")
 	maxAge := fs.Duration("max-event-age", 7*24*time.Hour, "events older than this are dead-lettered (negative: no limit)")
 	maxFuture := fs.Duration("max-event-future", time.Hour, "events further ahead than this are dead-lettered (negative: no limit)")
 	progress := fs.Duration("progress", 10*time.Second, "progress log period")
@@ -68,7 +67,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	defer pool.Close()
 	l, err := loader.New(loader.Config{
 		Brokers: k.brokerList(), Topic: k.topic, Group: *group,
-		BatchSize: *batch, BatchWait: *wait, BatchLinger: *linger, MaxEventAge: *maxAge, MaxEventFuture: *maxFuture,
+		BatchSize: *batch, BatchWait: *wait, MaxEventAge: *maxAge, MaxEventFuture: *maxFuture,
 		ProgressEvery: *progress, Logger: log,
 	}, pool)
 	if err != nil {
