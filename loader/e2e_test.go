@@ -65,8 +65,15 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type testWriter struct{ t *testing.T }
 
+// Write logs the loader's line; an error-level line fails the test (none
+// is expected in a run without faults).
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	if strings.Contains(line, "level=ERROR") {
+		w.t.Errorf("loader logged an error: %s", line)
+	} else {
+		w.t.Log(line)
+	}
 	return len(p), nil
 }
 
@@ -188,6 +195,7 @@ func TestEndToEnd(t *testing.T) {
 
 	stop := startLoader(t, pool, brokers, 3000)
 	waitLoaded(t, pool, brokers, 2*time.Minute)
+	time.Sleep(1500 * time.Millisecond) // caught up and idle: fetches come back empty, quietly
 	stop()
 
 	events, dead := checkExactlyOnce(t, pool, brokers)

@@ -244,6 +244,13 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 			if ctx.Err() != nil {
 				return flush()
 			}
+			if errors.Is(err, kafka.RequestTimedOut) {
+				// Nothing new within fetchWait: the partition is caught up.
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
 			if errors.Is(err, kafka.OffsetOutOfRange) {
 				// Retention deleted offsets not loaded yet: go on from the
 				// first offset still there; the commit records the gap.
