@@ -202,6 +202,21 @@ func (e *env) makeTemplate(ctx context.Context) error {
 
 // newDB creates a fresh database cloned from the migrated template and
 // returns its URL and a function that drops it.
+// newDBConn is newDB plus one open connection; done closes it and drops
+// the database.
+func (e *env) newDBConn(ctx context.Context, prefix string) (url string, conn *pgx.Conn, done func(), err error) {
+	url, drop, err := e.newDB(ctx, prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	conn, err = pgx.Connect(ctx, url)
+	if err != nil {
+		drop()
+		return "", nil, nil, err
+	}
+	return url, conn, func() { conn.Close(context.WithoutCancel(ctx)); drop() }, nil
+}
+
 func (e *env) newDB(ctx context.Context, prefix string) (url string, drop func(), err error) {
 	e.dbSeq++
 	name := fmt.Sprintf("bench_%s_%d", prefix, e.dbSeq)

@@ -16,15 +16,8 @@ import (
 	"zonestats/loader"
 )
 
-// rawColumns are the columns the loader COPYs into raw_events (a copy of
-// loader.rawColumns, which is unexported).
-var rawColumns = []string{
-	"ts", "zone_id", "client_ip", "country", "colo", "method", "status", "content_type", "bytes",
-	"cache_status", "ssl_protocol", "ip_class", "threat", "page_view", "browser",
-	"kafka_partition", "kafka_offset",
-}
-
-var rawEvents = pgx.Identifier{"zonestats_internal", "raw_events"}
+// rawColumns are the columns the loader writes into raw_events.
+var rawColumns = loader.RawColumns()
 
 // rawRow fills row with one event as the loader COPYs it.
 func rawRow(row []any, e *loader.Event, partition int32, offset int64) {
@@ -242,16 +235,11 @@ func checkRawCount(ctx context.Context, url string, want int) error {
 // everything is loaded, then times CALL zonestats.run_rollups(true) on the
 // same database.
 func runLoaderAndRollup(ctx context.Context, e *env, r *runState) error {
-	url, drop, err := e.newDB(ctx, "loader")
+	url, conn, done, err := e.newDBConn(ctx, "loader")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer done()
 
 	lr, err := startLoader(ctx, e, url, r.topic, "loader")
 	if err != nil {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"zonestats/loader"
 )
 
@@ -21,16 +19,11 @@ import (
 // process over the run's topic, polls its peak RSS (VmHWM) every 50 ms
 // while it loads, and stops it with SIGTERM once everything is loaded.
 func runLoaderRSS(ctx context.Context, e *env, r *runState) error {
-	url, drop, err := e.newDB(ctx, "rss")
+	url, conn, done, err := e.newDBConn(ctx, "rss")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer done()
 
 	groupSeq++
 	logPath := filepath.Join(e.tmp, fmt.Sprintf("load-%d.log", groupSeq))

@@ -16,16 +16,11 @@ import (
 // rollup_state.last_event_id is the largest event_id, i.e. every event is
 // in all three levels. sustained_eps = events / that time.
 func runSustained(ctx context.Context, e *env, r *runState) error {
-	url, drop, err := e.newDB(ctx, "sustained")
+	url, conn, cleanup, err := e.newDBConn(ctx, "sustained")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer cleanup()
 	rollConn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err

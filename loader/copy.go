@@ -185,6 +185,10 @@ func EncodeCopy(buf []byte, events []Event, partition int32, firstOffset int64) 
 	return appendCopyTrailer(buf)
 }
 
+// RawColumns returns the columns of zonestats_internal.raw_events that the
+// loader writes, in the order EncodeCopy encodes them.
+func RawColumns() []string { return append([]string(nil), rawColumns...) }
+
 // CopyEventsSQL is the COPY statement of the loader.
 func CopyEventsSQL() string { return copyEventsSQL }
 

@@ -48,11 +48,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	stopProfile, err := c.profile()
+	log, stopProfile, err := c.start(stderr)
 	if err != nil {
 		return err
 	}

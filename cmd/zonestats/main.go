@@ -86,6 +86,20 @@ type commonFlags struct {
 	cpuProfile  string
 }
 
+// start makes the command's logger and starts the CPU profile if asked;
+// the returned func stops the profile.
+func (c *commonFlags) start(stderr io.Writer) (*slog.Logger, func(), error) {
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop, err := c.profile()
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, stop, nil
+}
+
 // profile starts the CPU profile if asked; the returned func stops it.
 func (c *commonFlags) profile() (stop func(), err error) {
 	if c.cpuProfile == "" {
