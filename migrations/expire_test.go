@@ -108,8 +108,25 @@ func TestZoneTimeseriesAndTop(t *testing.T) {
 		}
 	}
 
-	rows, err := conn.Query(ctx, `SELECT t.key, t.value, x.n FROM zonestats.zone_top(1, now() - interval '2 days', now() + interval '1 minute', 'requests_by_country', 3) t
-		LEFT JOIN (SELECT country, count(*) AS n FROM zonestats_internal.raw_events WHERE zone_id = 1 GROUP BY 1) x ON x.country = t.key`)
+	// Raw counts first: on Citus a query on a shard cannot call a function
+	// that runs distributed queries, so zone_top is not joined with them.
+	exact := map[string]int64{}
+	rows, err := conn.Query(ctx, `SELECT country, count(*) FROM zonestats_internal.raw_events WHERE zone_id = 1 GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		exact[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = conn.Query(ctx, `SELECT key, value FROM zonestats.zone_top(1, now() - interval '2 days', now() + interval '1 minute', 'requests_by_country', 3)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +134,18 @@ func TestZoneTimeseriesAndTop(t *testing.T) {
 	var n int
 	for rows.Next() {
 		var key string
-		var v, exact int64
-		if err := rows.Scan(&key, &v, &exact); err != nil {
+		var v int64
+		if err := rows.Scan(&key, &v); err != nil {
 			t.Fatal(err)
 		}
-		if v != exact || v > prev {
-			t.Errorf("zone_top: %s = %d (raw %d), previous %d", key, v, exact, prev)
+		if v != exact[key] || v > prev {
+			t.Errorf("zone_top: %s = %d (raw %d), previous %d", key, v, exact[key], prev)
 		}
 		prev = v
 		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	if n != 3 {
 		t.Errorf("zone_top returned %d rows, want 3", n)

@@ -64,6 +64,18 @@ func FindBinDir() (string, error) {
 	return "", errors.New("pgcluster: PostgreSQL server binaries not found (install postgresql-15 or set PG_BINDIR)")
 }
 
+// postgresCredential is the postgres OS user, which runs the server when
+// the current user is root.
+func postgresCredential() (*syscall.Credential, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: running as root needs the postgres OS user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
 func pgVersion(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
@@ -84,15 +96,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{Dir: dir, BinDir: bin, opts: opts}
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
+		if c.cred, err = postgresCredential(); err != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("pgcluster: running as root needs the postgres OS user: %w", err)
+			return nil, err
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
@@ -161,6 +169,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	args := append([]string{"-D", filepath.Join(c.Dir, "data")}, c.conf()...)
 	cmd := exec.Command(filepath.Join(c.BinDir, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// The server's own client connections (Citus between nodes) read
+	// client certificates from $HOME: keep it inside the cluster.
+	cmd.Env = append(os.Environ(), "HOME="+c.Dir)
 	// Pdeathsig: the server goes away with the process that started it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {

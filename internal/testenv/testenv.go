@@ -23,32 +23,70 @@ import (
 
 var (
 	cluster  *pgcluster.Cluster
+	citus    *pgcluster.Citus
 	template sync.Once
 	tmplErr  error
 	dbSeq    atomic.Int64
 )
 
-// Main starts the package's PostgreSQL cluster, runs the tests, stops it.
-// Use it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+// CitusEnv is the environment variable that runs the tests on a Citus
+// cluster (a coordinator and two workers) instead of one PostgreSQL server:
+// ZONESTATS_TEST_CITUS=1. `make test-citus` sets it.
+const CitusEnv = "ZONESTATS_TEST_CITUS"
+
+// OnCitus reports whether the tests run on a Citus cluster.
+func OnCitus() bool { return os.Getenv(CitusEnv) == "1" }
+
+// Main starts the package's PostgreSQL cluster (or Citus cluster, see
+// CitusEnv), runs the tests, stops it. Use it from TestMain:
+// func TestMain(m *testing.M) { testenv.Main(m) }.
 func Main(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{})
+	var err error
+	if OnCitus() {
+		if err = pgcluster.CitusInstalled(""); err == nil {
+			citus, err = pgcluster.StartCitus(ctx, 2, pgcluster.Options{Settings: CitusTestSettings()})
+		}
+		if citus != nil {
+			cluster = citus.Coordinator
+		}
+	} else {
+		cluster, err = pgcluster.Start(ctx, pgcluster.Options{})
+	}
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: cannot start PostgreSQL:", err)
 		os.Exit(1)
 	}
-	cluster = c
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintln(os.Stderr, "testenv: PostgreSQL log tail:\n"+c.LogTail(4000))
+		fmt.Fprintln(os.Stderr, "testenv: PostgreSQL log tail:\n"+cluster.LogTail(4000))
+		if citus != nil {
+			for i, w := range citus.Workers {
+				fmt.Fprintf(os.Stderr, "testenv: worker %d log tail:\n%s\n", i+1, w.LogTail(2000))
+			}
+		}
 	}
-	c.Stop()
+	if citus != nil {
+		citus.Stop()
+	} else {
+		cluster.Stop()
+	}
 	os.Exit(code)
 }
 
-// Cluster is the package's running PostgreSQL cluster.
+// CitusTestSettings are the extra settings of test Citus nodes: fewer
+// shards than the default 32 keep per-test databases quick to create.
+func CitusTestSettings() map[string]string {
+	return map[string]string{"citus.shard_count": "8"}
+}
+
+// Cluster is the package's running PostgreSQL cluster (on Citus: the
+// coordinator).
 func Cluster() *pgcluster.Cluster { return cluster }
+
+// Citus is the package's Citus cluster, nil unless OnCitus.
+func Citus() *pgcluster.Citus { return citus }
 
 // NewDB creates a fresh database with every migration applied (cloned from
 // a template migrated once) and returns its URL. It is dropped at cleanup.
@@ -58,6 +96,16 @@ func NewDB(t testing.TB) string {
 		t.Fatal("testenv: no cluster; call testenv.Main from TestMain")
 	}
 	ctx := context.Background()
+	if citus != nil {
+		// Citus keeps metadata per database on every node: no templates.
+		url := createDB(t, "zs_test", "")
+		conn := Conn(t, url)
+		if err := migrations.Up(ctx, conn, nil); err != nil {
+			t.Fatalf("testenv: migrate on Citus: %v", err)
+		}
+		conn.Close(ctx)
+		return url
+	}
 	template.Do(func() { tmplErr = makeTemplate(ctx) })
 	if tmplErr != nil {
 		t.Fatalf("testenv: template database: %v", tmplErr)
@@ -74,6 +122,18 @@ func EmptyDB(t testing.TB) string {
 func createDB(t testing.TB, prefix, options string) string {
 	t.Helper()
 	name := fmt.Sprintf("%s_%d", prefix, dbSeq.Add(1))
+	if citus != nil {
+		ctx := context.Background()
+		t.Cleanup(func() {
+			if err := citus.DropDatabase(context.Background(), name); err != nil {
+				t.Logf("drop database: %v", err)
+			}
+		})
+		if err := citus.CreateDatabase(ctx, name); err != nil {
+			t.Fatalf("create database on Citus: %v", err)
+		}
+		return cluster.DSN(name)
+	}
 	admin := adminConn(t)
 	defer admin.Close(context.Background())
 	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name+" "+options); err != nil {

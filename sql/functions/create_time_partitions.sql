@@ -16,7 +16,9 @@ BEGIN
     -- Creates the missing partitions of p_parent, one per p_unit ('hour',
     -- 'day' or 'month', UTC), covering [p_from, p_to). A range that would
     -- clash with rows already in the default partition is skipped with a
-    -- WARNING; those rows stay readable there.
+    -- WARNING; those rows stay readable there. On Citus a partition of a
+    -- distributed table is distributed (co-located) as it is created, as
+    -- Citus' own create_time_partitions does.
     IF p_unit NOT IN ('hour', 'day', 'month') THEN
         RAISE EXCEPTION 'zonestats: partition unit must be hour, day or month, not %', p_unit;
     END IF;
@@ -33,6 +35,10 @@ BEGIN
             BEGIN
                 EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                                v_schema, v_name, p_parent, v_lo, v_hi);
+                IF p_parent = 'zonestats_internal.raw_events'::regclass THEN
+                    -- No key: non-blocking shard moves on Citus need this.
+                    EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', v_schema, v_name);
+                END IF;
                 v_created := v_created + 1;
             EXCEPTION WHEN check_violation THEN
                 RAISE WARNING 'zonestats: partition % not created: its range has rows in the default partition', v_name

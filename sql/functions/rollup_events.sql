@@ -28,7 +28,11 @@ BEGIN
     -- uniques, and every map (count_by/sum_by count keys in C, ext/).
     -- hll_add_agg keeps a large state per group: aggregate in sorted order,
     -- never in a hash table.
-    PERFORM set_config('enable_hashagg', 'off', true);
+    -- SET LOCAL (not set_config) so that Citus sends it to the workers
+    -- that run the statement shard by shard.
+    SET LOCAL citus.propagate_set_commands = 'local';
+    SET LOCAL enable_hashagg = off;
+    SET LOCAL work_mem = '256MB';
     EXECUTE $sql$
         INSERT INTO zonestats_internal.rollup_delta
         SELECT zone_id, date_trunc('minute', ts),
@@ -67,7 +71,7 @@ BEGIN
         || zonestats_internal.delta_query('rollup_delta', 'hour') USING '-infinity'::timestamptz;
     PERFORM zonestats_internal.merge_delta('rollup_1h', 'rollup_delta_1h', NULL, date_trunc('month', v_now - s.hour_retention));
     PERFORM zonestats_internal.merge_delta('rollup_1d', 'rollup_delta_1h', 'day', date_trunc('day', v_now - s.day_retention));
-    PERFORM set_config('enable_hashagg', 'on', true);
+    RESET enable_hashagg;
 
     TRUNCATE zonestats_internal.rollup_delta, zonestats_internal.rollup_delta_1h;
     UPDATE zonestats_internal.rollup_state

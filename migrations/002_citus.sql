@@ -1,0 +1,64 @@
+-- Citus: when the database has the citus extension (it is a Citus
+-- coordinator), distribute what 001 created. On plain PostgreSQL this
+-- migration changes nothing but the partition maintenance below.
+--
+-- * Distributed by zone_id, all co-located (a zone's raw events, deltas and
+--   rollups live in the same shard group, so every rollup statement runs on
+--   the workers, shard by shard): raw_events, rollup_delta(_1h), rollup_1m,
+--   rollup_1h, rollup_1d. New time partitions of a distributed table are
+--   distributed by Citus as they are created.
+-- * Reference tables (a copy on every node, written with two-phase commit in
+--   the loader's transaction): kafka_offsets, offset_gaps, dead_letters.
+-- * settings and rollup_state stay on the coordinator: only the
+--   coordinator's procedures read them (and settings has a trigger, which
+--   reference tables cannot have).
+--
+-- Shard count and replication factor are Citus' own settings of the
+-- migrating session, citus.shard_count (default 32) and
+-- citus.shard_replication_factor (default 1): `zonestats migrate up
+-- -shard-count N -shard-replication-factor 2` sets them.
+
+-- Non-blocking (logical) shard moves need a replica identity on every
+-- table: raw events have no key; they are only inserted, so FULL costs
+-- nothing. New raw partitions get it from create_time_partitions.
+DO $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
+             WHERE i.inhparent = 'zonestats_internal.raw_events'::regclass
+    LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', p);
+    END LOOP;
+END
+$$;
+
+{{ template "sql/functions/create_time_partitions.sql" . }}
+{{ template "sql/functions/rollup_events.sql" . }}
+{{ template "sql/functions/citus_enabled.sql" . }}
+
+DO $$
+BEGIN
+    IF NOT zonestats_internal.citus_enabled() THEN
+        RETURN;
+    END IF;
+    -- Publications (logical shard moves) cannot hold unlogged tables, and
+    -- a shard group moves as a whole: the deltas are logged on Citus.
+    ALTER TABLE zonestats_internal.rollup_delta SET LOGGED;
+    ALTER TABLE zonestats_internal.rollup_delta_1h SET LOGGED;
+
+    PERFORM create_reference_table('zonestats_internal.kafka_offsets');
+    PERFORM create_reference_table('zonestats_internal.offset_gaps');
+    PERFORM create_reference_table('zonestats.dead_letters');
+
+    PERFORM create_distributed_table('zonestats_internal.raw_events', 'zone_id');
+    PERFORM create_distributed_table('zonestats_internal.rollup_delta', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
+    PERFORM create_distributed_table('zonestats_internal.rollup_delta_1h', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
+    PERFORM create_distributed_table('zonestats.rollup_1m', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
+    PERFORM create_distributed_table('zonestats.rollup_1h', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
+    PERFORM create_distributed_table('zonestats.rollup_1d', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
+END
+$$;
+
+-- Partitions from now on.
+SELECT zonestats_internal.maintain_partitions();
