@@ -36,6 +36,13 @@ $$;
 {{ template "sql/functions/create_time_partitions.sql" . }}
 {{ template "sql/functions/rollup_events.sql" . }}
 {{ template "sql/functions/citus_enabled.sql" . }}
+{{ template "sql/functions/require_citus.sql" . }}
+{{ template "sql/functions/shard_transfer_mode.sql" . }}
+{{ template "sql/functions/rebalance.sql" . }}
+{{ template "sql/functions/rebalance_status.sql" . }}
+{{ template "sql/functions/add_node.sql" . }}
+{{ template "sql/functions/isolate_zone.sql" . }}
+{{ template "sql/procedures/drain_node.sql" . }}
 
 DO $$
 BEGIN
