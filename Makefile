@@ -10,7 +10,7 @@ PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 # server headers to build the C library in ext/.
 DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll postgresql-server-dev-$(PG_MAJOR)
 
-.PHONY: all build deps ext install-ext demo test vet fuzz bench clean
+.PHONY: all build deps ext install-ext demo test test-citus vet fuzz bench clean
 
 all: build
 
@@ -43,10 +43,22 @@ vet:
 
 # Unit packages under the race detector, then every package (the
 # integration tests start their own PostgreSQL and Kafka broker).
+# Then the Citus suite when Citus is installed (it is not a Debian package:
+# see the README), else one loud line saying it was skipped.
 test: install-ext vet
 	$(GO) test -race -count=1 ./internal/gen
 	$(GO) test -race -count=1 -run 'JSON|Parse|Decode' ./loader
 	$(GO) test -count=1 -timeout 20m ./...
+	@if [ -f "$$($(PG_CONFIG) --pkglibdir)/citus.so" ]; then \
+		$(MAKE) --no-print-directory test-citus; \
+	else \
+		echo "*** Citus suite SKIPPED: the Citus extension is not installed for $$($(PG_CONFIG) --version) ($$($(PG_CONFIG) --pkglibdir)/citus.so not found); install Citus (README, section Citus) and run make test-citus ***"; \
+	fi
+
+# The same tests on a throwaway Citus cluster (a coordinator and two
+# workers), plus the Citus-only ones. Fails when Citus is not installed.
+test-citus: install-ext
+	ZONESTATS_TEST_CITUS=1 $(GO) test -count=1 -timeout 40m ./migrations ./loader
 
 # A bounded run of the decoder fuzzers.
 fuzz:
