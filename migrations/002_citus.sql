@@ -13,10 +13,12 @@
 --   coordinator's procedures read them (and settings has a trigger, which
 --   reference tables cannot have).
 --
--- Shard count and replication factor are Citus' own settings of the
--- migrating session, citus.shard_count (default 32) and
--- citus.shard_replication_factor (default 1): `zonestats migrate up
--- -shard-count N -shard-replication-factor 2` sets them.
+-- Shard count and replication factor: `zonestats migrate up -shard-count N
+-- -shard-replication-factor 2` (else Citus' citus.shard_count, default 32,
+-- and citus.shard_replication_factor, default 1, of the migrating role or
+-- database).
+{{ if .ShardCount }}SET LOCAL citus.shard_count = {{ .ShardCount }};{{ end }}
+{{ if .ReplicationFactor }}SET LOCAL citus.shard_replication_factor = {{ .ReplicationFactor }};{{ end }}
 
 -- Non-blocking (logical) shard moves need a replica identity on every
 -- table: raw events have no key; they are only inserted, so FULL costs

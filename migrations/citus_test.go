@@ -216,3 +216,75 @@ func queryText(t *testing.T, conn *pgx.Conn, q string) string {
 	}
 	return *s
 }
+
+// With shard replication factor 2 (an install-time option), the dashboard
+// and BI queries still answer, with the same results, while one worker is
+// down. Runs on a cluster of its own: it stops a worker.
+func TestCitusReplicationFactor2AnswersWithAWorkerDown(t *testing.T) {
+	citusOnly(t)
+	ctx := context.Background()
+	c, err := pgcluster.StartCitus(ctx, 2, pgcluster.Options{Settings: testenv.CitusTestSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := c.CreateDatabase(ctx, "zs_rf2"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.Coordinator.DSN("zs_rf2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := migrations.UpWithCitus(ctx, conn, migrations.CitusOptions{ShardCount: 4, ReplicationFactor: 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var single int
+	conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT shardid FROM pg_dist_shard JOIN pg_dist_placement USING (shardid)
+		WHERE logicalrelid = 'zonestats.rollup_1m'::regclass GROUP BY shardid HAVING count(*) <> 2) x`).Scan(&single)
+	if single != 0 {
+		t.Fatalf("%d rollup_1m shards without exactly 2 placements", single)
+	}
+	insertRaw(t, conn, 20000, 9, time.Minute, 48*time.Hour)
+	call(t, conn, "CALL zonestats.run_rollups()")
+
+	queries := map[string]string{
+		"timeseries of every zone": `SELECT z, (SELECT string_agg(r::text, ',') FROM zonestats.zone_timeseries(z, now() - interval '2 days', now()) r)
+			FROM generate_series(1, 80) z`,
+	}
+	for k, q := range biQueries {
+		queries[k] = q
+	}
+	before := map[string]string{}
+	for name, q := range queries {
+		before[name] = queryText(t, conn, q)
+	}
+
+	if err := c.Workers[0].Halt("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range queries {
+		if got := queryText(t, conn, q); got != before[name] || got == "" {
+			t.Errorf("%s with worker 1 down: answer changed", name)
+		}
+	}
+	// Writes to a shard with a placement on the stopped worker fail (and
+	// change nothing) until it is back; the loader retries with backoff.
+	_, werr := conn.Exec(ctx, `INSERT INTO zonestats_internal.raw_events (ts, zone_id, client_ip, country, colo, method, status,
+		content_type, bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset)
+		SELECT now(), z, '192.0.2.1', 'US', 'SFO', 'GET', 200, 'html', 1, 'hit', 'none', 'clean', '', false, 'Chrome', 0, 0
+		FROM generate_series(1, 80) z`)
+	t.Logf("a write to every shard with worker 1 down: %v", werr)
+	if werr == nil {
+		t.Errorf("a write to shards placed on a stopped worker succeeded; the README says it fails")
+	}
+	if err := c.Workers[0].Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	call(t, conn, `INSERT INTO zonestats_internal.raw_events (ts, zone_id, client_ip, country, colo, method, status,
+		content_type, bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset)
+		SELECT now(), z, '192.0.2.1', 'US', 'SFO', 'GET', 200, 'html', 1, 'hit', 'none', 'clean', '', false, 'Chrome', 0, 0
+		FROM generate_series(1, 80) z`)
+	call(t, conn, "CALL zonestats.run_rollups()")
+	testenv.CheckRollups(t, conn)
+}

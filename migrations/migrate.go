@@ -51,7 +51,7 @@ func source() (fs.FS, error) {
 	return m, err
 }
 
-func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+func newMigrator(ctx context.Context, conn *pgx.Conn, o CitusOptions) (*migrate.Migrator, error) {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS zonestats_internal"); err != nil {
 		return nil, fmt.Errorf("create schema zonestats_internal: %w", err)
 	}
@@ -63,6 +63,8 @@ func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error)
 	if err != nil {
 		return nil, err
 	}
+	// Template data of the migrations (integers only), rendered at load.
+	m.Data = map[string]any{"ShardCount": o.ShardCount, "ReplicationFactor": o.ReplicationFactor}
 	if err := m.LoadMigrations(src); err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
@@ -85,8 +87,12 @@ func withLock(ctx context.Context, conn *pgx.Conn, f func() error) (err error) {
 // transaction. onApply, if not nil, is called before each one. Running it
 // again when nothing is pending changes nothing.
 func Up(ctx context.Context, conn *pgx.Conn, onApply func(version int32, name string)) error {
+	return up(ctx, conn, CitusOptions{}, onApply)
+}
+
+func up(ctx context.Context, conn *pgx.Conn, o CitusOptions, onApply func(version int32, name string)) error {
 	return withLock(ctx, conn, func() error {
-		m, err := newMigrator(ctx, conn)
+		m, err := newMigrator(ctx, conn, o)
 		if err != nil {
 			return err
 		}
@@ -100,11 +106,37 @@ func Up(ctx context.Context, conn *pgx.Conn, onApply func(version int32, name st
 	})
 }
 
+// CitusOptions are install-time choices for a Citus cluster, used by the
+// migration that distributes the tables (002, so at first install): zero
+// keeps Citus' defaults (32 shards, replication factor 1).
+type CitusOptions struct {
+	ShardCount        int
+	ReplicationFactor int
+}
+
+// UpWithCitus is Up with Citus install-time options. It fails when o asks
+// for something and the database is not a Citus coordinator.
+func UpWithCitus(ctx context.Context, conn *pgx.Conn, o CitusOptions, onApply func(version int32, name string)) error {
+	if o.ShardCount < 0 || o.ReplicationFactor < 0 {
+		return fmt.Errorf("shard count and replication factor must not be negative")
+	}
+	if o.ShardCount > 0 || o.ReplicationFactor > 0 {
+		var citus bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')").Scan(&citus); err != nil {
+			return err
+		}
+		if !citus {
+			return fmt.Errorf("shard count and replication factor need Citus: this database has no citus extension")
+		}
+	}
+	return up(ctx, conn, o, onApply)
+}
+
 // Status lists every migration and whether it is applied.
 func Status(ctx context.Context, conn *pgx.Conn) ([]Migration, error) {
 	var out []Migration
 	err := withLock(ctx, conn, func() error {
-		m, err := newMigrator(ctx, conn)
+		m, err := newMigrator(ctx, conn, CitusOptions{})
 		if err != nil {
 			return err
 		}

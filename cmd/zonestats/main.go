@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 )
 
@@ -122,6 +123,28 @@ func (c *commonFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// envInt is the integer in environment variable key, def when unset; a
+// value that is not an integer is reported by checkEnvInts.
+func envInt(getenv func(string) string, key string, def int) int {
+	if n, err := strconv.Atoi(getenv(key)); err == nil {
+		return n
+	}
+	return def
+}
+
+// checkEnvInts fails on an integer environment variable that is set but
+// not an integer (envInt would silently ignore it).
+func checkEnvInts(getenv func(string) string, keys ...string) error {
+	for _, k := range keys {
+		if v := getenv(k); v != "" {
+			if _, err := strconv.Atoi(v); err != nil {
+				return fmt.Errorf("%s=%q: not an integer", k, v)
+			}
+		}
+	}
+	return nil
 }
 
 func envOr(getenv func(string) string, key, def string) string {

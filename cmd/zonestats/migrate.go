@@ -14,11 +14,18 @@ import (
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("migrate", getenv, stderr)
+	shards := fs.Int("shard-count", envInt(getenv, "ZONESTATS_SHARD_COUNT", 0),
+		"Citus: shards per distributed table, used when the tables are distributed (first install); 0 = Citus' default (32) [ZONESTATS_SHARD_COUNT]")
+	replicas := fs.Int("shard-replication-factor", envInt(getenv, "ZONESTATS_SHARD_REPLICATION_FACTOR", 0),
+		"Citus: copies of every shard on different workers (2 keeps dashboards answering with one worker down), used at first install; 0 = 1 [ZONESTATS_SHARD_REPLICATION_FACTOR]")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: zonestats migrate [flags] up|status")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkEnvInts(getenv, "ZONESTATS_SHARD_COUNT", "ZONESTATS_SHARD_REPLICATION_FACTOR"); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
@@ -37,7 +44,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 	if fs.Arg(0) == "up" {
 		applied := 0
-		err := migrations.Up(ctx, conn, func(v int32, name string) {
+		o := migrations.CitusOptions{ShardCount: *shards, ReplicationFactor: *replicas}
+		err := migrations.UpWithCitus(ctx, conn, o, func(v int32, name string) {
 			applied++
 			log.Info("applying migration", "version", v, "name", name)
 		})

@@ -241,6 +241,20 @@ func (c *Cluster) Restart(ctx context.Context, mode string) error {
 	return c.start(ctx)
 }
 
+// Halt stops the server ("fast" or "immediate") and keeps its data
+// directory; Resume starts it again on the same port.
+func (c *Cluster) Halt(mode string) error {
+	sig := map[string]syscall.Signal{"fast": syscall.SIGINT, "immediate": syscall.SIGQUIT}[mode]
+	if sig == 0 {
+		return fmt.Errorf("pgcluster: unknown stop mode %q", mode)
+	}
+	c.shutdown(sig, 30*time.Second)
+	return nil
+}
+
+// Resume starts a server stopped by Halt.
+func (c *Cluster) Resume(ctx context.Context) error { return c.start(ctx) }
+
 func (c *Cluster) shutdown(sig syscall.Signal, wait time.Duration) {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return
