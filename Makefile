@@ -7,8 +7,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_MAJOR ?= 15
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 # PostgreSQL server (hstore is part of it), postgresql-hll for uniques, the
-# server headers to build the C library in ext/.
-DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll postgresql-server-dev-$(PG_MAJOR)
+# server headers to build the C library in ext/, pg_cron (optional
+# scheduler of the rollups, tested).
+DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll postgresql-server-dev-$(PG_MAJOR) postgresql-$(PG_MAJOR)-cron
 
 .PHONY: all build deps ext install-ext demo test test-citus vet fuzz bench clean
 

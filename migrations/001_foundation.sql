@@ -191,7 +191,6 @@ CREATE UNLOGGED TABLE zonestats_internal.rollup_delta_1h (LIKE zonestats.rollup_
 {{ template "sql/functions/delta_query.sql" . }}
 {{ template "sql/functions/merge_delta.sql" . }}
 {{ template "sql/procedures/run_rollups.sql" . }}
-{{ template "sql/procedures/expire.sql" . }}
 {{ template "sql/functions/maps.sql" . }}
 {{ template "sql/functions/rollup_level.sql" . }}
 {{ template "sql/functions/zone_timeseries.sql" . }}

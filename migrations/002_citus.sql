@@ -20,9 +20,13 @@
 {{ if .ShardCount }}SET LOCAL citus.shard_count = {{ .ShardCount }};{{ end }}
 {{ if .ReplicationFactor }}SET LOCAL citus.shard_replication_factor = {{ .ReplicationFactor }};{{ end }}
 
--- Non-blocking (logical) shard moves need a replica identity on every
--- table: raw events have no key; they are only inserted, so FULL costs
--- nothing. New raw partitions get it from create_time_partitions.
+-- Raw partitions: (1) non-blocking (logical) shard moves need a replica
+-- identity on every table: raw events have no key and are only inserted,
+-- so FULL costs nothing; (2) the BRIN index on event_id moves from the
+-- parent to each partition, so that old partitions can be converted to
+-- columnar storage (which has no BRIN, and filters by min/max per chunk
+-- group instead). New raw partitions get both from create_time_partitions.
+DROP INDEX zonestats_internal.raw_events_event_id_idx;
 DO $$
 DECLARE
     p regclass;
@@ -31,9 +35,15 @@ BEGIN
              WHERE i.inhparent = 'zonestats_internal.raw_events'::regclass
     LOOP
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', p);
+        EXECUTE format('CREATE INDEX ON %s USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)', p);
     END LOOP;
 END
 $$;
+
+ALTER TABLE zonestats.settings ADD COLUMN raw_columnar_after interval DEFAULT '1 hour'
+    CHECK (raw_columnar_after >= '0');
+COMMENT ON COLUMN zonestats.settings.raw_columnar_after IS
+    'with the citus_columnar extension: raw partitions whose range ended this long ago, once rolled up, are converted to columnar storage by expire(); NULL never';
 
 {{ template "sql/functions/create_time_partitions.sql" . }}
 {{ template "sql/functions/rollup_events.sql" . }}
@@ -45,6 +55,8 @@ $$;
 {{ template "sql/functions/add_node.sql" . }}
 {{ template "sql/functions/isolate_zone.sql" . }}
 {{ template "sql/procedures/drain_node.sql" . }}
+{{ template "sql/procedures/expire.sql" . }}
+{{ template "sql/functions/schedule_jobs.sql" . }}
 
 DO $$
 BEGIN
@@ -55,6 +67,9 @@ BEGIN
     -- a shard group moves as a whole: the deltas are logged on Citus.
     ALTER TABLE zonestats_internal.rollup_delta SET LOGGED;
     ALTER TABLE zonestats_internal.rollup_delta_1h SET LOGGED;
+
+    -- Columnar storage for old raw partitions (expire converts them).
+    CREATE EXTENSION IF NOT EXISTS citus_columnar;
 
     PERFORM create_reference_table('zonestats_internal.kafka_offsets');
     PERFORM create_reference_table('zonestats_internal.offset_gaps');

@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -286,5 +287,53 @@ func TestCitusReplicationFactor2AnswersWithAWorkerDown(t *testing.T) {
 		SELECT now(), z, '192.0.2.1', 'US', 'SFO', 'GET', 200, 'html', 1, 'hit', 'none', 'clean', '', false, 'Chrome', 0, 0
 		FROM generate_series(1, 80) z`)
 	call(t, conn, "CALL zonestats.run_rollups()")
+	testenv.CheckRollups(t, conn)
+}
+
+// expire() converts old raw partitions to columnar once they are rolled up
+// (and only then); rollups and totals are unchanged.
+func TestCitusExpireMakesOldRawPartitionsColumnar(t *testing.T) {
+	citusOnly(t)
+	ctx := context.Background()
+	conn := testenv.Conn(t, testenv.NewDB(t))
+	call(t, conn, `SELECT zonestats_internal.create_time_partitions('zonestats_internal.raw_events', 'hour',
+		now() - interval '4 hours', now())`)
+	load := func(seed int, hoursAgo int) {
+		insertRaw(t, conn, 5000, seed, time.Minute, 24*time.Hour)
+		// As if loaded hoursAgo: move the rows just inserted into that hour.
+		call(t, conn, fmt.Sprintf(`WITH m AS (DELETE FROM zonestats_internal.raw_events WHERE loaded_at > now() - interval '1 minute' RETURNING *)
+			INSERT INTO zonestats_internal.raw_events SELECT event_id, date_trunc('hour', now()) - interval '%d hours' + interval '10 minutes',
+			ts, zone_id, client_ip, country, colo, method, status, content_type, bytes, cache_status, ssl_protocol, ip_class,
+			threat, page_view, browser, kafka_partition, kafka_offset FROM m`, hoursAgo))
+	}
+	load(1, 3)
+	load(2, 2)
+	call(t, conn, "CALL zonestats.run_rollups()")
+	load(3, 2) // not rolled up yet: that partition must stay as it is
+	call(t, conn, "CALL zonestats.expire()")
+
+	rows, err := conn.Query(ctx, `SELECT extract(hour FROM now() - tp.from_value)::int, a.amname
+		FROM zonestats_internal.time_partitions tp JOIN pg_class c ON c.oid = tp.partition JOIN pg_am a ON a.oid = c.relam
+		WHERE tp.parent_table = 'zonestats_internal.raw_events'::regclass AND tp.to_value <= now() - interval '1 hour'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am := map[int]string{}
+	for rows.Next() {
+		var h int
+		var a string
+		rows.Scan(&h, &a)
+		am[h] = a
+	}
+	if am[3] != "columnar" || am[2] != "heap" {
+		t.Errorf("access methods by hours ago: %v; want 3 → columnar (rolled up), 2 → heap (not yet)", am)
+	}
+	call(t, conn, "CALL zonestats.run_rollups()")
+	call(t, conn, "CALL zonestats.expire()")
+	var n int64
+	conn.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events").Scan(&n)
+	if n != 15000 {
+		t.Errorf("%d raw events after conversion, want 15000", n)
+	}
 	testenv.CheckRollups(t, conn)
 }

@@ -2,10 +2,13 @@ package migrations_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"zonestats/internal/pgcluster"
 	"zonestats/internal/testenv"
+	"zonestats/migrations"
 )
 
 func TestExpireDropsOldPartitionsOnlyOnceRolledUp(t *testing.T) {
@@ -153,4 +156,54 @@ func TestZoneTimeseriesAndTop(t *testing.T) {
 	if _, err := conn.Exec(ctx, `SELECT * FROM zonestats.zone_top(1, now() - interval '1 day', now(), 'requests_by_country; DROP TABLE zonestats.settings', 3)`); err == nil {
 		t.Error("zone_top accepted an unknown map name")
 	}
+}
+
+// With pg_cron (preloaded, cron.database_name = the database), schedule_jobs
+// schedules the rollups and expiry; without it, it says what is missing.
+func TestScheduleJobsWithPgCron(t *testing.T) {
+	ctx := context.Background()
+	plain := testenv.Conn(t, testenv.NewDB(t))
+	if _, err := plain.Exec(ctx, "SELECT * FROM zonestats.schedule_jobs()"); err == nil || !strings.Contains(err.Error(), "needs the pg_cron extension") {
+		t.Errorf("schedule_jobs without pg_cron: %v", err)
+	}
+	if testenv.OnCitus() {
+		return // the pg_cron server below is a plain one
+	}
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{
+		"shared_preload_libraries": "pg_cron", "cron.database_name": "zs_cron", "cron.use_background_workers": "on"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	admin := testenv.Conn(t, c.DSN("postgres"))
+	call(t, admin, "CREATE DATABASE zs_cron")
+	conn := testenv.Conn(t, c.DSN("zs_cron"))
+	if err := migrations.Up(ctx, conn, nil); err != nil {
+		t.Fatal(err)
+	}
+	call(t, conn, "CREATE EXTENSION pg_cron")
+	for i := 0; i < 2; i++ { // a second call updates, never duplicates
+		call(t, conn, "SELECT * FROM zonestats.schedule_jobs('*/5 * * * *')")
+	}
+	rows, err := conn.Query(ctx, "SELECT jobname, schedule, command, database FROM cron.job ORDER BY jobname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var a, b, c, d string
+		rows.Scan(&a, &b, &c, &d)
+		got = append(got, strings.Join([]string{a, b, c, d}, "|"))
+	}
+	want := []string{"zonestats-expire|7 * * * *|CALL zonestats.expire()|zs_cron",
+		"zonestats-rollups|*/5 * * * *|CALL zonestats.run_rollups()|zs_cron"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cron.job:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The scheduled commands run as written.
+	insertRaw(t, conn, 1000, 1, time.Minute, time.Hour)
+	for _, w := range want {
+		call(t, conn, strings.Split(w, "|")[2])
+	}
+	testenv.CheckRollups(t, conn)
 }

@@ -36,9 +36,12 @@ BEGIN
                 EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                                v_schema, v_name, p_parent, v_lo, v_hi);
                 IF p_parent = 'zonestats_internal.raw_events'::regclass THEN
-                    -- No key: non-blocking shard moves on Citus need this.
+                    -- Rollups find windows of event_id by BRIN. No key:
+                    -- non-blocking shard moves on Citus need the identity.
                     -- Citus refuses it for tables with shard replication
                     -- factor > 1, whose shards never move that way.
+                    EXECUTE format('CREATE INDEX ON %I.%I USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)',
+                                   v_schema, v_name);
                     BEGIN
                         EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', v_schema, v_name);
                     EXCEPTION WHEN feature_not_supported THEN

@@ -10,10 +10,12 @@ DECLARE
     v_dropped int := 0;
     v_skipped int := 0;
     v_deleted bigint;
+    v_columnar int := 0;
 BEGIN
     -- Retention: drops whole raw partitions that are older than
     -- raw_retention and fully rolled up, and rollup partitions older than
-    -- their level's retention; trims the default partitions; makes
+    -- their level's retention; converts old raw partitions to columnar
+    -- (with citus_columnar); trims the default partitions; makes
     -- partitions ahead. One partition per transaction; a partition that is
     -- busy (lock_timeout) is skipped with a WARNING and retried next time.
     IF NOT pg_catalog.pg_try_advisory_xact_lock(7236002) THEN
@@ -59,6 +61,30 @@ BEGIN
         COMMIT;
     END LOOP;
 
+    -- With citus_columnar: raw partitions that ended raw_columnar_after ago
+    -- and are fully rolled up are rewritten as columnar (compressed; old
+    -- raw events are only read by BI scans and expiry from then on).
+    IF s.raw_columnar_after IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus_columnar') THEN
+        FOR p IN
+            SELECT tp.partition, tp.to_value
+            FROM zonestats_internal.time_partitions tp
+            JOIN pg_catalog.pg_class c ON c.oid = tp.partition
+            JOIN pg_catalog.pg_am a ON a.oid = c.relam
+            WHERE tp.parent_table = 'zonestats_internal.raw_events'::regclass
+              AND tp.to_value <= v_now - s.raw_columnar_after AND a.amname <> 'columnar'
+            ORDER BY tp.to_value
+        LOOP
+            SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
+            EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s WHERE event_id > $1)', p.partition)
+                INTO v_pending USING v_done;
+            CONTINUE WHEN v_pending;
+            PERFORM pg_catalog.alter_table_set_access_method(p.partition, 'columnar');
+            v_columnar := v_columnar + 1;
+            COMMIT;
+        END LOOP;
+    END IF;
+
     -- Rows that landed in default partitions (maintenance was late) expire
     -- row by row; they are few by construction.
     SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
@@ -71,8 +97,8 @@ BEGIN
         DELETE FROM zonestats.rollup_1d WHERE bucket < v_now - s.day_retention;
     END IF;
     COMMIT;
-    RAISE NOTICE 'zonestats.expire: % partition(s) dropped, % kept for now, % raw row(s) deleted from the default partition',
-        v_dropped, v_skipped, v_deleted;
+    RAISE NOTICE 'zonestats.expire: % partition(s) dropped, % kept for now, % raw partition(s) made columnar, % raw row(s) deleted from the default partition',
+        v_dropped, v_skipped, v_columnar, v_deleted;
 END
 $$;
 COMMENT ON PROCEDURE zonestats.expire() IS
