@@ -50,6 +50,7 @@ COMMENT ON COLUMN zonestats.settings.raw_columnar_after IS
 {{ template "sql/functions/citus_enabled.sql" . }}
 {{ template "sql/functions/require_citus.sql" . }}
 {{ template "sql/functions/shard_transfer_mode.sql" . }}
+{{ template "sql/functions/begin_node_change.sql" . }}
 {{ template "sql/functions/rebalance.sql" . }}
 {{ template "sql/functions/rebalance_status.sql" . }}
 {{ template "sql/functions/add_node.sql" . }}

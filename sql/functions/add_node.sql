@@ -12,10 +12,7 @@ BEGIN
     -- The node must run the same PostgreSQL with citus, hll and the
     -- zonestats C library installed, and have this database with the
     -- citus extension created in it.
-    PERFORM zonestats_internal.require_citus('zonestats.add_node');
-    IF NOT pg_try_advisory_xact_lock(7236003) THEN
-        RAISE EXCEPTION 'zonestats.add_node: another node change is in progress';
-    END IF;
+    PERFORM zonestats_internal.begin_node_change('zonestats.add_node');
     v_node := citus_add_node(p_host, p_port);
     RAISE NOTICE 'zonestats.add_node: %:% is node %', p_host, p_port, v_node;
     RETURN zonestats.rebalance();

@@ -12,11 +12,7 @@ BEGIN
     -- table. Returns the zone's new raw_events shard id. The new shards stay
     -- on the same worker: zonestats.rebalance() or citus_move_shard_placement
     -- moves them.
-    PERFORM zonestats_internal.require_citus('zonestats.isolate_zone');
-    IF NOT pg_try_advisory_xact_lock(7236003) THEN
-        RAISE EXCEPTION 'zonestats.isolate_zone: another node change is in progress';
-    END IF;
-    v_mode := zonestats.shard_transfer_mode();
+    v_mode := zonestats_internal.begin_node_change('zonestats.isolate_zone');
     v_shard := isolate_tenant_to_new_shard('zonestats_internal.raw_events', p_zone_id, 'CASCADE',
                                            shard_transfer_mode => v_mode::citus.shard_transfer_mode);
     RAISE NOTICE 'zonestats.isolate_zone: zone % has shard % (shard transfer mode %)', p_zone_id, v_shard, v_mode;

@@ -10,11 +10,7 @@ BEGIN
     -- Starts a background rebalance of every co-located shard group over
     -- the workers, moving shards with zonestats.shard_transfer_mode();
     -- returns the job id, NULL when the shards are already balanced.
-    PERFORM zonestats_internal.require_citus('zonestats.rebalance');
-    IF NOT pg_try_advisory_xact_lock(7236003) THEN
-        RAISE EXCEPTION 'zonestats.rebalance: another node change is in progress';
-    END IF;
-    v_mode := zonestats.shard_transfer_mode();
+    v_mode := zonestats_internal.begin_node_change('zonestats.rebalance');
     v_job := citus_rebalance_start(shard_transfer_mode => v_mode::citus.shard_transfer_mode);
     IF v_job IS NULL THEN
         RAISE NOTICE 'zonestats.rebalance: shards are balanced; nothing to move';

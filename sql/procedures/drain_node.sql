@@ -8,11 +8,7 @@ BEGIN
     -- removes it from the cluster. Blocks until done; loading goes on
     -- during the moves when wal_level = logical. (A procedure that COMMITs
     -- cannot SET search_path: every name here is qualified.)
-    PERFORM zonestats_internal.require_citus('zonestats.drain_node');
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(7236003) THEN
-        RAISE EXCEPTION 'zonestats.drain_node: another node change is in progress';
-    END IF;
-    v_mode := zonestats.shard_transfer_mode();
+    v_mode := zonestats_internal.begin_node_change('zonestats.drain_node');
     RAISE NOTICE 'zonestats.drain_node: moving the shards off %:% (shard transfer mode %)', p_host, p_port, v_mode;
     PERFORM pg_catalog.citus_drain_node(p_host, p_port, shard_transfer_mode => v_mode::citus.shard_transfer_mode);
     COMMIT;
