@@ -26,16 +26,23 @@
 -- parent to each partition, so that old partitions can be converted to
 -- columnar storage (which has no BRIN, and filters by min/max per chunk
 -- group instead). New raw partitions get both from create_time_partitions.
-DROP INDEX zonestats_internal.raw_events_event_id_idx;
+-- With shard replication factor > 1 Citus refuses DDL on single
+-- partitions: the parent keeps its BRIN there (and raw stays heap).
 DO $$
 DECLARE
     p regclass;
+    v_per_partition boolean := coalesce(current_setting('citus.shard_replication_factor', true), '1')::int = 1;
 BEGIN
+    IF v_per_partition THEN
+        DROP INDEX zonestats_internal.raw_events_event_id_idx;
+    END IF;
     FOR p IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
              WHERE i.inhparent = 'zonestats_internal.raw_events'::regclass
     LOOP
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', p);
-        EXECUTE format('CREATE INDEX ON %s USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)', p);
+        IF v_per_partition THEN
+            EXECUTE format('CREATE INDEX ON %s USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)', p);
+        END IF;
     END LOOP;
 END
 $$;

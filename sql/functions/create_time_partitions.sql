@@ -40,8 +40,10 @@ BEGIN
                     -- non-blocking shard moves on Citus need the identity.
                     -- Citus refuses it for tables with shard replication
                     -- factor > 1, whose shards never move that way.
-                    EXECUTE format('CREATE INDEX ON %I.%I USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)',
-                                   v_schema, v_name);
+                    IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = p_parent) THEN
+                        EXECUTE format('CREATE INDEX ON %I.%I USING brin (event_id) WITH (pages_per_range = 16, autosummarize = on)',
+                                       v_schema, v_name);
+                    END IF;
                     BEGIN
                         EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', v_schema, v_name);
                     EXCEPTION WHEN feature_not_supported THEN

@@ -64,8 +64,10 @@ BEGIN
     -- With citus_columnar: raw partitions that ended raw_columnar_after ago
     -- and are fully rolled up are rewritten as columnar (compressed; old
     -- raw events are only read by BI scans and expiry from then on).
+    -- (Not with a parent index, kept when Citus shards have replicas.)
     IF s.raw_columnar_after IS NOT NULL
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus_columnar') THEN
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus_columnar')
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = 'zonestats_internal.raw_events'::regclass) THEN
         FOR p IN
             SELECT tp.partition, tp.to_value
             FROM zonestats_internal.time_partitions tp
