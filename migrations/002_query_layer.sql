@@ -100,9 +100,9 @@ GRANT SELECT ON zonestats.dead_letters, zonestats_internal.kafka_offsets, zonest
     TO zonestats_admin;
 
 -- Internal functions are not for PUBLIC; each is granted to the role that
--- needs it where it is defined. The same for those created from here on.
+-- needs it where it is defined (and a new one revokes PUBLIC's EXECUTE
+-- there: a test checks).
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA zonestats_internal FROM PUBLIC;
-ALTER DEFAULT PRIVILEGES IN SCHEMA zonestats_internal REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 -- Replaced by range_pieces.
 DROP FUNCTION IF EXISTS zonestats_internal.rollup_level(timestamptz, timestamptz, interval);

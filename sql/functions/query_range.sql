@@ -22,4 +22,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION zonestats_internal.query_range(timestamptz, timestamptz) IS
     'a query range rounded down to the finest rollup level kept at each end, and from when each level is kept';
+REVOKE ALL ON FUNCTION zonestats_internal.query_range(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zonestats_internal.query_range(timestamptz, timestamptz) TO zonestats_reader, zonestats_tenant;

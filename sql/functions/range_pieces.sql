@@ -69,4 +69,5 @@ END
 $$;
 COMMENT ON FUNCTION zonestats_internal.range_pieces(timestamptz, timestamptz, text) IS
     'tiles a minute-aligned range with whole days, hours and minutes (coarsest first): which rollup table serves which part';
+REVOKE ALL ON FUNCTION zonestats_internal.range_pieces(timestamptz, timestamptz, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zonestats_internal.range_pieces(timestamptz, timestamptz, text) TO zonestats_reader, zonestats_tenant;

@@ -12,4 +12,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION zonestats_internal.round_edge(timestamptz, timestamptz, timestamptz) IS
     'rounds a range end down to the finest rollup level kept at that time';
+REVOKE ALL ON FUNCTION zonestats_internal.round_edge(timestamptz, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zonestats_internal.round_edge(timestamptz, timestamptz, timestamptz) TO zonestats_reader, zonestats_tenant;

@@ -10,4 +10,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION zonestats_internal.top_keys(public.hstore, int) IS
     'an hstore map cut to its n largest entries';
+REVOKE ALL ON FUNCTION zonestats_internal.top_keys(public.hstore, int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zonestats_internal.top_keys(public.hstore, int) TO zonestats_reader, zonestats_tenant;
