@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -256,9 +257,61 @@ func buildQueryData(ctx context.Context, url string, now time.Time, hourDays, mi
 }
 
 type query struct {
-	name string // key prefix
-	sql  string
-	args []any
+	name   string // key prefix
+	sql    string
+	args   []any
+	tenant bool // run as benchTenant, under row-level security
+}
+
+// benchTenant is the tenant role the _rls queries run as: a member of
+// zonestats_tenant mapped to the busiest zone, among 10,000 other
+// tenants' mappings.
+const benchTenant = "bench_tenant"
+
+// setupTenant creates benchTenant (cluster-wide, once) and the mapping
+// table's rows, and returns the URL that connects as benchTenant.
+func setupTenant(ctx context.Context, c *pgx.Conn, dbURL string) (string, error) {
+	for _, s := range []string{
+		`DO $$ BEGIN
+		     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_tenant') THEN
+		         CREATE ROLE bench_tenant LOGIN IN ROLE zonestats_tenant;
+		     END IF;
+		 END $$`,
+		fmt.Sprintf(`INSERT INTO zonestats.tenant_zones SELECT 'tenant_' || z, z FROM generate_series(1, %d) z`, queryZones),
+		fmt.Sprintf(`INSERT INTO zonestats.tenant_zones VALUES ('%s', %d)`, benchTenant, busyZone),
+		"ANALYZE zonestats.tenant_zones",
+	} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return "", fmt.Errorf("tenant: %w", err)
+		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", err
+	}
+	u.User = url.User(benchTenant)
+	return u.String(), nil
+}
+
+// sameResult checks that q gives the same rows on both connections.
+func sameResult(ctx context.Context, a, b *pgx.Conn, q query) error {
+	digest := func(c *pgx.Conn) (string, error) {
+		var d string
+		err := c.QueryRow(ctx, "SELECT coalesce(md5(string_agg(x::text, ',')), '') FROM ("+q.sql+") x", q.args...).Scan(&d)
+		return d, err
+	}
+	da, err := digest(a)
+	if err != nil {
+		return err
+	}
+	db, err := digest(b)
+	if err != nil {
+		return err
+	}
+	if da != db {
+		return fmt.Errorf("%s: the tenant's rows differ from the superuser's", q.name)
+	}
+	return nil
 }
 
 // runQueries builds the data set once, then per run times every query
@@ -287,34 +340,58 @@ func runQueries(ctx context.Context, e *env, runs int) (map[string][]float64, er
 	day := now.Truncate(24 * time.Hour).Add(-24 * time.Hour) // yesterday, UTC
 	queries := []query{
 		{"query_timeseries_1m", "SELECT * FROM zonestats.zone_timeseries($1, $2, $3, '1 minute')",
-			[]any{int64(busyZone), minute.Add(-24 * time.Hour), minute}},
+			[]any{int64(busyZone), minute.Add(-24 * time.Hour), minute}, false},
+		{"query_timeseries_1m_rls", "SELECT * FROM zonestats.zone_timeseries($1, $2, $3, '1 minute')",
+			[]any{int64(busyZone), minute.Add(-24 * time.Hour), minute}, true},
 		{"query_timeseries_1h", "SELECT * FROM zonestats.zone_timeseries($1, $2, $3, '1 hour')",
-			[]any{int64(busyZone), hour.Add(-30 * 24 * time.Hour), hour}},
+			[]any{int64(busyZone), hour.Add(-30 * 24 * time.Hour), hour}, false},
+		{"query_timeseries_1h_rls", "SELECT * FROM zonestats.zone_timeseries($1, $2, $3, '1 hour')",
+			[]any{int64(busyZone), hour.Add(-30 * 24 * time.Hour), hour}, true},
 		{"query_bi", `SELECT bucket, sum(requests), hll_cardinality(hll_union_agg(uniques))
 			FROM zonestats.rollup_1h WHERE bucket >= $1 AND bucket < $2 GROUP BY bucket ORDER BY bucket`,
-			[]any{day, day.Add(24 * time.Hour)}},
+			[]any{day, day.Add(24 * time.Hour)}, false},
 	}
 	c, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	tenantURL, err := setupTenant(ctx, c, url)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := pgx.Connect(ctx, tenantURL)
+	if err != nil {
+		return nil, err
+	}
+	defer tc.Close(context.WithoutCancel(ctx))
+	conn := func(q query) *pgx.Conn {
+		if q.tenant {
+			return tc
+		}
+		return c
+	}
 	for _, q := range queries {
-		rows, err := timeQuery(ctx, c, q, 1)
+		rows, err := timeQuery(ctx, conn(q), q, 1)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.name, err)
+		}
+		if q.tenant {
+			if err := sameResult(ctx, c, tc, q); err != nil {
+				return nil, err
+			}
 		}
 		progress("queries: %s returns %d rows", q.name, rows)
 	}
 	for i := 1; i <= runs; i++ {
 		for _, q := range queries {
-			if _, err := timeQuery(ctx, c, q, 10); err != nil { // warm-up
+			if _, err := timeQuery(ctx, conn(q), q, 10); err != nil { // warm-up
 				return nil, err
 			}
 			d := make([]float64, iterations)
 			for j := range d {
 				t := time.Now()
-				if _, err := timeQuery(ctx, c, q, 1); err != nil {
+				if _, err := timeQuery(ctx, conn(q), q, 1); err != nil {
 					return nil, err
 				}
 				d[j] = float64(time.Since(t).Microseconds()) / 1000
@@ -323,6 +400,11 @@ func runQueries(ctx context.Context, e *env, runs int) (map[string][]float64, er
 			out[q.name+"_p50_ms"] = append(out[q.name+"_p50_ms"], p50)
 			out[q.name+"_p99_ms"] = append(out[q.name+"_p99_ms"], p99)
 			progress("run %d/%d  %-26s p50 %.2f ms, p99 %.2f ms (%d iterations)", i, runs, q.name, p50, p99, iterations)
+		}
+		// Row-level security's cost, within the run.
+		rls, plain := out["query_timeseries_1m_rls_p99_ms"], out["query_timeseries_1m_p99_ms"]
+		if len(rls) == i && len(plain) == i && plain[i-1] > 0 {
+			out["query_timeseries_1m_rls_vs_plain"] = append(out["query_timeseries_1m_rls_vs_plain"], rls[i-1]/plain[i-1])
 		}
 	}
 	return out, nil

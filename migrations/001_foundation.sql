@@ -186,16 +186,9 @@ CREATE UNLOGGED TABLE zonestats_internal.rollup_delta_1h (LIKE zonestats.rollup_
 {{ template "sql/aggregates/sum_by.sql" . }}
 {{ template "sql/functions/hll_settings_guard.sql" . }}
 {{ template "sql/views/time_partitions.sql" . }}
-{{ template "sql/functions/maintain_partitions.sql" . }}
-{{ template "sql/functions/rollup_window.sql" . }}
 {{ template "sql/functions/delta_query.sql" . }}
 {{ template "sql/functions/merge_delta.sql" . }}
-{{ template "sql/procedures/run_rollups.sql" . }}
 {{ template "sql/functions/maps.sql" . }}
-{{ template "sql/functions/rollup_level.sql" . }}
-{{ template "sql/functions/zone_timeseries.sql" . }}
-{{ template "sql/functions/zone_top.sql" . }}
 
 CREATE TRIGGER hll_settings_guard BEFORE UPDATE ON zonestats.settings
     FOR EACH ROW EXECUTE FUNCTION zonestats_internal.hll_settings_guard();
-

@@ -53,7 +53,6 @@ COMMENT ON COLUMN zonestats.settings.raw_columnar_after IS
     'with the citus_columnar extension: raw partitions whose range ended this long ago, once rolled up, are converted to columnar storage by expire(); NULL never';
 
 {{ template "sql/functions/create_time_partitions.sql" . }}
-{{ template "sql/functions/rollup_events.sql" . }}
 {{ template "sql/functions/citus_enabled.sql" . }}
 {{ template "sql/functions/require_citus.sql" . }}
 {{ template "sql/functions/shard_transfer_mode.sql" . }}
@@ -63,7 +62,6 @@ COMMENT ON COLUMN zonestats.settings.raw_columnar_after IS
 {{ template "sql/functions/add_node.sql" . }}
 {{ template "sql/functions/isolate_zone.sql" . }}
 {{ template "sql/procedures/drain_node.sql" . }}
-{{ template "sql/procedures/expire.sql" . }}
 {{ template "sql/functions/schedule_jobs.sql" . }}
 
 DO $$
@@ -91,6 +89,3 @@ BEGIN
     PERFORM create_distributed_table('zonestats.rollup_1d', 'zone_id', colocate_with => 'zonestats_internal.raw_events');
 END
 $$;
-
--- Partitions from now on.
-SELECT zonestats_internal.maintain_partitions();

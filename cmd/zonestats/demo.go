@@ -186,11 +186,8 @@ func dashboard(ctx context.Context, pool *pgxpool.Pool, w io.Writer) error {
 		return fmt.Errorf("busiest zone: %w", err)
 	}
 	var req, bytes, cached, threats, pv, uniq int64
-	err = pool.QueryRow(ctx, `SELECT sum(requests)::bigint, sum(bytes)::bigint, sum(cached_requests)::bigint,
-		sum(threats)::bigint, sum(page_views)::bigint,
-		(SELECT round(hll_cardinality(hll_union_agg(uniques)))::bigint FROM zonestats.rollup_1m
-		 WHERE zone_id = $1 AND bucket >= $2 AND bucket < $3)
-		FROM zonestats.zone_timeseries($1, $2, $3, '5 minutes')`, zone, since, until).Scan(&req, &bytes, &cached, &threats, &pv, &uniq)
+	err = pool.QueryRow(ctx, `SELECT requests, bytes, cached_requests, threats, page_views, uniques
+		FROM zonestats.zone_summary($1, $2, $3)`, zone, since, until).Scan(&req, &bytes, &cached, &threats, &pv, &uniq)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

@@ -1,6 +1,7 @@
 CREATE OR REPLACE FUNCTION zonestats_internal.maintain_partitions()
 RETURNS int
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET timezone = 'UTC'
 AS $$
@@ -11,7 +12,8 @@ DECLARE
 BEGIN
     -- Makes sure partitions exist from the start of each level's retention
     -- (raw: from now, it is partitioned by load time) to partition_premake
-    -- partitions ahead.
+    -- partitions ahead. Runs as the owner of the tables (SECURITY DEFINER:
+    -- creating partitions takes ownership); it takes no arguments.
     SELECT * INTO s FROM zonestats.settings;
     v_created := v_created + zonestats_internal.create_time_partitions('zonestats_internal.raw_events', s.raw_partition_unit,
         v_now, v_now + s.partition_premake * ('1 ' || s.raw_partition_unit)::interval);
@@ -24,3 +26,5 @@ END
 $$;
 COMMENT ON FUNCTION zonestats_internal.maintain_partitions() IS
     'creates the partitions zonestats needs now and partition_premake ahead; called by run_rollups and expire';
+REVOKE ALL ON FUNCTION zonestats_internal.maintain_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zonestats_internal.maintain_partitions() TO zonestats_admin;

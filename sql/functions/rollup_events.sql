@@ -1,6 +1,7 @@
 CREATE OR REPLACE FUNCTION zonestats_internal.rollup_events(p_upto bigint)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 SET timezone = 'UTC'
 SET work_mem = '256MB'
@@ -15,7 +16,10 @@ BEGIN
     -- settled, see rollup_window) into all three levels, then moves the
     -- bookmark — all in the caller's transaction, so it is exactly once.
     -- The bookmark row lock serialises concurrent callers; a caller that
-    -- finds the bookmark already past p_upto does nothing.
+    -- finds the bookmark already past p_upto does nothing. Runs as the
+    -- owner of the tables (SECURITY DEFINER: it empties the delta tables and
+    -- writes the rollups past row-level security); only run_rollups, as
+    -- zonestats_admin, calls it, with p_upto from rollup_window.
     SELECT last_event_id INTO v_from FROM zonestats_internal.rollup_state FOR UPDATE;
     IF v_from >= p_upto THEN
         RETURN 0;
@@ -81,3 +85,5 @@ END
 $$;
 COMMENT ON FUNCTION zonestats_internal.rollup_events(bigint) IS
     'rolls the raw events after the bookmark up to a settled event_id into all levels and moves the bookmark';
+REVOKE ALL ON FUNCTION zonestats_internal.rollup_events(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zonestats_internal.rollup_events(bigint) TO zonestats_admin;

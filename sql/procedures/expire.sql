@@ -2,11 +2,9 @@ CREATE OR REPLACE PROCEDURE zonestats.expire()
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    s        zonestats.settings;
-    p        record;
-    v_now    timestamptz := now();
-    v_done   bigint;
-    v_pending boolean;
+    s         zonestats.settings;
+    p         record;
+    v_now     timestamptz := now();
     v_dropped int := 0;
     v_skipped int := 0;
     v_deleted bigint;
@@ -18,6 +16,8 @@ BEGIN
     -- (with citus_columnar); trims the default partitions; makes
     -- partitions ahead. One partition per transaction; a partition that is
     -- busy (lock_timeout) is skipped with a WARNING and retried next time.
+    -- (It COMMITs, so it runs as its caller: the DDL is done by functions
+    -- that run as the tables' owner and check what they are asked to drop.)
     IF NOT pg_catalog.pg_try_advisory_xact_lock(7236002) THEN
         RAISE NOTICE 'zonestats.expire: another run is in progress; nothing to do here';
         RETURN;
@@ -27,77 +27,41 @@ BEGIN
     COMMIT;
 
     FOR p IN
-        SELECT tp.parent_table, tp.partition, tp.to_value
+        SELECT tp.partition
         FROM zonestats_internal.time_partitions tp
         WHERE (tp.parent_table = 'zonestats_internal.raw_events'::regclass AND tp.to_value <= v_now - s.raw_retention)
            OR (tp.parent_table = 'zonestats.rollup_1m'::regclass AND tp.to_value <= v_now - s.minute_retention)
            OR (tp.parent_table = 'zonestats.rollup_1h'::regclass AND tp.to_value <= v_now - s.hour_retention)
         ORDER BY tp.to_value
     LOOP
-        PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
-        BEGIN
-            -- DROP locks the parent too; take both now, under lock_timeout.
-            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s, ONLY %s IN ACCESS EXCLUSIVE MODE', p.parent_table, p.partition);
-            IF p.parent_table = 'zonestats_internal.raw_events'::regclass THEN
-                -- Only when every row is rolled up (checked under the lock,
-                -- so no writer can add one meanwhile).
-                SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
-                EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s WHERE event_id > $1)', p.partition)
-                    INTO v_pending USING v_done;
-                IF v_pending THEN
-                    RAISE WARNING 'zonestats.expire: % kept: not rolled up yet', p.partition
-                        USING HINT = 'Run CALL zonestats.run_rollups().';
-                    v_skipped := v_skipped + 1;
-                    CONTINUE;
-                END IF;
-            END IF;
-            EXECUTE pg_catalog.format('DROP TABLE %s', p.partition);
-            v_dropped := v_dropped + 1;
-        EXCEPTION WHEN lock_not_available THEN
-            RAISE WARNING 'zonestats.expire: % kept: busy, will retry next time', p.partition
-                USING DETAIL = SQLERRM;
-            v_skipped := v_skipped + 1;
-        END;
+        CASE zonestats_internal.expire_partition(p.partition)
+            WHEN 'dropped' THEN v_dropped := v_dropped + 1;
+            WHEN 'kept' THEN NULL;
+            ELSE v_skipped := v_skipped + 1;
+        END CASE;
         COMMIT;
     END LOOP;
 
     -- With citus_columnar: raw partitions that ended raw_columnar_after ago
     -- and are fully rolled up are rewritten as columnar (compressed; old
     -- raw events are only read by BI scans and expiry from then on).
-    -- (Not with a parent index, kept when Citus shards have replicas.)
     IF s.raw_columnar_after IS NOT NULL
-       AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus_columnar')
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = 'zonestats_internal.raw_events'::regclass) THEN
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus_columnar') THEN
         FOR p IN
-            SELECT tp.partition, tp.to_value
+            SELECT tp.partition
             FROM zonestats_internal.time_partitions tp
-            JOIN pg_catalog.pg_class c ON c.oid = tp.partition
-            JOIN pg_catalog.pg_am a ON a.oid = c.relam
             WHERE tp.parent_table = 'zonestats_internal.raw_events'::regclass
-              AND tp.to_value <= v_now - s.raw_columnar_after AND a.amname <> 'columnar'
+              AND tp.to_value <= v_now - s.raw_columnar_after
             ORDER BY tp.to_value
         LOOP
-            SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
-            EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s WHERE event_id > $1)', p.partition)
-                INTO v_pending USING v_done;
-            CONTINUE WHEN v_pending;
-            PERFORM pg_catalog.alter_table_set_access_method(p.partition, 'columnar');
-            v_columnar := v_columnar + 1;
+            IF zonestats_internal.make_columnar(p.partition) THEN
+                v_columnar := v_columnar + 1;
+            END IF;
             COMMIT;
         END LOOP;
     END IF;
 
-    -- Rows that landed in default partitions (maintenance was late) expire
-    -- row by row; they are few by construction.
-    SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
-    DELETE FROM zonestats_internal.raw_events_default
-     WHERE loaded_at <= v_now - s.raw_retention AND event_id <= v_done;
-    GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    DELETE FROM zonestats.rollup_1m_default WHERE bucket < v_now - s.minute_retention;
-    DELETE FROM zonestats.rollup_1h_default WHERE bucket < v_now - s.hour_retention;
-    IF s.day_retention IS NOT NULL THEN
-        DELETE FROM zonestats.rollup_1d WHERE bucket < v_now - s.day_retention;
-    END IF;
+    v_deleted := zonestats_internal.expire_default_rows();
     COMMIT;
     RAISE NOTICE 'zonestats.expire: % partition(s) dropped, % kept for now, % raw partition(s) made columnar, % raw row(s) deleted from the default partition',
         v_dropped, v_skipped, v_columnar, v_deleted;
@@ -105,3 +69,5 @@ END
 $$;
 COMMENT ON PROCEDURE zonestats.expire() IS
     'retention: drops raw partitions older than raw_retention once rolled up, and rollup partitions older than their retention (settings table)';
+REVOKE ALL ON PROCEDURE zonestats.expire() FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE zonestats.expire() TO zonestats_admin;

@@ -16,7 +16,8 @@ BEGIN
     -- every chunk of rollup_chunk_events events. If another run holds the
     -- rollup lock it returns at once with a NOTICE, or waits when p_wait.
     -- (A procedure that COMMITs cannot SET search_path: every name here is
-    -- qualified, and the work is done by functions that pin it.)
+    -- qualified, and the work is done by functions that pin it. Nor can it
+    -- be SECURITY DEFINER: the functions that need the tables' owner are.)
     IF p_wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(7236001);
     ELSIF NOT pg_catalog.pg_try_advisory_xact_lock(7236001) THEN
@@ -48,3 +49,5 @@ END
 $$;
 COMMENT ON PROCEDURE zonestats.run_rollups(boolean) IS
     'rolls new raw events into the 1-minute, 1-hour and 1-day rollups (incremental, exactly once, safe during COPY and concurrent calls); call every minute from cron or pg_cron';
+REVOKE ALL ON PROCEDURE zonestats.run_rollups(boolean) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE zonestats.run_rollups(boolean) TO zonestats_admin;

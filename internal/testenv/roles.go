@@ -1,0 +1,51 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LoginRole creates a LOGIN role named name plus a unique suffix (roles
+// belong to the whole cluster), member of the given group roles, and drops
+// it at cleanup. It returns the role's name. The cluster trusts local
+// connections, so AsRole(url, name) connects as it.
+func LoginRole(t testing.TB, name string, groups ...string) string {
+	t.Helper()
+	role := fmt.Sprintf("%s_%d", name, dbSeq.Add(1))
+	admin := adminConn(t)
+	defer admin.Close(context.Background())
+	sql := "CREATE ROLE " + pgx.Identifier{role}.Sanitize() + " LOGIN"
+	if len(groups) > 0 {
+		quoted := make([]string, len(groups))
+		for i, g := range groups {
+			quoted[i] = pgx.Identifier{g}.Sanitize()
+		}
+		sql += " IN ROLE " + strings.Join(quoted, ", ")
+	}
+	if _, err := admin.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("create role: %v", err)
+	}
+	t.Cleanup(func() {
+		a := adminConn(t)
+		defer a.Close(context.Background())
+		if _, err := a.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()); err != nil {
+			t.Logf("drop role %s: %v", role, err)
+		}
+	})
+	return role
+}
+
+// AsRole returns the database URL dbURL with its user replaced by role.
+func AsRole(dbURL, role string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		panic(fmt.Sprintf("testenv: bad database URL: %v", err))
+	}
+	u.User = url.User(role)
+	return u.String()
+}
