@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -149,15 +152,26 @@ func (l *Loader) Run(ctx context.Context) error {
 // return before that: a return would end the generation for every worker.
 func (l *Loader) partitionWorker(ctx context.Context, partition int) {
 	backoff := newBackoff()
+	failures := 0 // in a row, without a while of work between them
 	for ctx.Err() == nil {
+		start := time.Now()
 		err := l.consume(ctx, partition)
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		if errors.Is(err, errStale) {
+		if time.Since(start) > time.Minute {
+			failures = 0
+		}
+		failures++
+		switch {
+		case errors.Is(err, errStale):
 			l.log.Warn("partition moved; resuming from the stored offset", "partition", partition, "err", err)
-		} else {
-			l.log.Error("partition worker", "partition", partition, "err", err)
+		case transient(err) && failures < 5:
+			// One timeout or dropped connection is not worth an alarm;
+			// the same failure five times in a row is.
+			l.log.Warn("partition worker: retrying", "partition", partition, "err", err, "failures", failures)
+		default:
+			l.log.Error("partition worker", "partition", partition, "err", err, "failures", failures)
 		}
 		backoff.wait(ctx)
 	}
@@ -432,6 +446,15 @@ func (l *Loader) progress(ctx context.Context) (stop func()) {
 
 // backoff is jittered exponential backoff from 100ms to 10s.
 type backoff struct{ d time.Duration }
+
+// transient reports a network timeout or a dropped or refused connection
+// (to the broker or the database), which a retry usually cures.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
 
 func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
 

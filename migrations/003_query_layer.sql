@@ -2,6 +2,11 @@
 -- a range, views for BI tools, least-privilege roles, and per-tenant
 -- row-level security on the rollups.
 
+-- On Citus: DDL on distributed tables over one connection per node, so
+-- that the functions created after it can be propagated in the same
+-- transaction (no effect on plain PostgreSQL).
+SET LOCAL citus.multi_shard_modify_mode TO 'sequential';
+
 -- Group roles (NOLOGIN; users are granted into them). Roles belong to the
 -- whole cluster and several databases may be migrated: create them only if
 -- absent (and tolerate a concurrent migration creating them first).
@@ -49,13 +54,15 @@ COMMENT ON TABLE zonestats.tenant_zones IS
 COMMENT ON COLUMN zonestats.tenant_zones.role_name IS 'a database role (current_user when it queries), member of zonestats_tenant';
 
 -- BI views filter 1-day rollups on the UTC date.
-CREATE INDEX rollup_1d_day ON zonestats.rollup_1d (((bucket AT TIME ZONE 'UTC')::date));
+-- (DDL on tables Citus distributes runs inside DO blocks in migrations:
+-- Citus forwards some of it to the workers as the statement's text, and a
+-- migration arrives as one multi-statement text.)
+DO $$
+BEGIN
+    CREATE INDEX rollup_1d_day ON zonestats.rollup_1d (((bucket AT TIME ZONE 'UTC')::date));
+END
+$$;
 
--- Row-level security: readers (and admins, who are readers) see every
--- zone, tenants the zones mapped to them; nobody else sees a row. The
--- tables' owner (migrations, rollups) is not subject to it. Policies stay
--- simple for Citus, which refuses subqueries in policies of distributed
--- tables: a role, and a function reading the mapping table.
 -- On Citus: a copy on every node, next to the rollup shards whose policies
 -- read it.
 DO $$
@@ -68,22 +75,31 @@ $$;
 
 {{ template "sql/functions/tenant_zone_ids.sql" . }}
 
-ALTER TABLE zonestats.rollup_1m ENABLE ROW LEVEL SECURITY;
-ALTER TABLE zonestats.rollup_1h ENABLE ROW LEVEL SECURITY;
-ALTER TABLE zonestats.rollup_1d ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readers_all_zones ON zonestats.rollup_1m FOR SELECT TO zonestats_reader USING (true);
-CREATE POLICY readers_all_zones ON zonestats.rollup_1h FOR SELECT TO zonestats_reader USING (true);
-CREATE POLICY readers_all_zones ON zonestats.rollup_1d FOR SELECT TO zonestats_reader USING (true);
-CREATE POLICY tenants_own_zones ON zonestats.rollup_1m FOR SELECT TO zonestats_tenant
-    USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
-CREATE POLICY tenants_own_zones ON zonestats.rollup_1h FOR SELECT TO zonestats_tenant
-    USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
-CREATE POLICY tenants_own_zones ON zonestats.rollup_1d FOR SELECT TO zonestats_tenant
-    USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
-ALTER TABLE zonestats.tenant_zones ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readers_all ON zonestats.tenant_zones FOR SELECT TO zonestats_reader USING (true);
-CREATE POLICY tenants_own ON zonestats.tenant_zones FOR SELECT TO zonestats_tenant USING (role_name = current_user);
-CREATE POLICY admins_manage ON zonestats.tenant_zones FOR ALL TO zonestats_admin USING (true) WITH CHECK (true);
+-- Row-level security: readers (and admins, who are readers) see every
+-- zone, tenants the zones mapped to them; nobody else sees a row. The
+-- tables' owner (migrations, rollups) is not subject to it. Policies stay
+-- simple for Citus, which refuses subqueries in policies of distributed
+-- tables: a role, and a function reading the mapping table.
+DO $$
+BEGIN
+    ALTER TABLE zonestats.rollup_1m ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE zonestats.rollup_1h ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE zonestats.rollup_1d ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY readers_all_zones ON zonestats.rollup_1m FOR SELECT TO zonestats_reader USING (true);
+    CREATE POLICY readers_all_zones ON zonestats.rollup_1h FOR SELECT TO zonestats_reader USING (true);
+    CREATE POLICY readers_all_zones ON zonestats.rollup_1d FOR SELECT TO zonestats_reader USING (true);
+    CREATE POLICY tenants_own_zones ON zonestats.rollup_1m FOR SELECT TO zonestats_tenant
+        USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
+    CREATE POLICY tenants_own_zones ON zonestats.rollup_1h FOR SELECT TO zonestats_tenant
+        USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
+    CREATE POLICY tenants_own_zones ON zonestats.rollup_1d FOR SELECT TO zonestats_tenant
+        USING (zone_id = ANY (zonestats_internal.tenant_zone_ids()));
+    ALTER TABLE zonestats.tenant_zones ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY readers_all ON zonestats.tenant_zones FOR SELECT TO zonestats_reader USING (true);
+    CREATE POLICY tenants_own ON zonestats.tenant_zones FOR SELECT TO zonestats_tenant USING (role_name = current_user);
+    CREATE POLICY admins_manage ON zonestats.tenant_zones FOR ALL TO zonestats_admin USING (true) WITH CHECK (true);
+END
+$$;
 
 -- Privileges. Nothing is granted to PUBLIC; partitions are reached only
 -- through their parent tables.

@@ -30,14 +30,38 @@ func LoginRole(t testing.TB, name string, groups ...string) string {
 	if _, err := admin.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("create role: %v", err)
 	}
+	// Roles belong to each server: on Citus the workers need it too (Citus
+	// connects to them as the querying role).
+	var workerDSNs []string
+	if citus != nil {
+		for _, w := range citus.Workers {
+			workerDSNs = append(workerDSNs, w.DSN("postgres"))
+		}
+	}
+	for _, dsn := range workerDSNs {
+		if err := execOn(dsn, sql); err != nil {
+			t.Fatalf("create role on a worker: %v", err)
+		}
+	}
 	t.Cleanup(func() {
-		a := adminConn(t)
-		defer a.Close(context.Background())
-		if _, err := a.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()); err != nil {
-			t.Logf("drop role %s: %v", role, err)
+		drop := "DROP ROLE IF EXISTS " + pgx.Identifier{role}.Sanitize()
+		for _, dsn := range append([]string{cluster.DSN("postgres")}, workerDSNs...) {
+			if err := execOn(dsn, drop); err != nil {
+				t.Logf("drop role %s: %v", role, err)
+			}
 		}
 	})
 	return role
+}
+
+func execOn(dsn, sql string) error {
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(context.Background(), sql)
+	return err
 }
 
 // AsRole returns the database URL dbURL with its user replaced by role.

@@ -6,6 +6,8 @@ SET search_path = pg_catalog, public, pg_temp
 SET timezone = 'UTC'
 AS $$
 #variable_conflict use_column
+DECLARE
+    v_range record;
 BEGIN
     -- The p_n keys of one map (see zonestats.maps()) with the largest sums
     -- over [p_since, p_until) for one zone, largest first, ties by key
@@ -15,6 +17,8 @@ BEGIN
         RAISE EXCEPTION 'zonestats.zone_top: unknown map %', coalesce(quote_literal(p_map), 'NULL')
             USING HINT = 'SELECT map FROM zonestats.maps() lists them.';
     END IF;
+    -- The range first (on Citus the query below goes to the zone's shard).
+    SELECT * INTO v_range FROM zonestats_internal.query_range(p_since, p_until);
     RETURN QUERY
     SELECT t.key, t.value
     FROM zonestats.top((
@@ -31,8 +35,7 @@ BEGIN
                    WHEN 'requests_by_ip_class' THEN r.requests_by_ip_class
                    WHEN 'threats_by_type' THEN r.threats_by_type
                    WHEN 'page_views_by_browser' THEN r.page_views_by_browser END)
-        FROM zonestats_internal.query_range(p_since, p_until) AS q
-        CROSS JOIN LATERAL zonestats_internal.range_pieces(q.since, q.until, 'day') AS p
+        FROM zonestats_internal.range_pieces(v_range.since, v_range.until, 'day') AS p
         CROSS JOIN LATERAL (
             SELECT m.* FROM zonestats.rollup_1m AS m
             WHERE p.level = 'minute' AND m.zone_id = p_zone_id AND m.bucket >= p.lo AND m.bucket < p.hi
