@@ -104,10 +104,10 @@ func TestUpgradeFromReleased001(t *testing.T) {
 	// by the new code as zonestats_admin.
 	testenv.CheckRollups(t, conn)
 	call(t, conn, "SET timezone = 'UTC'")
-	if n := count(t, conn, `SELECT count(*) FROM zonestats.zone_summary(1, now() - interval '49 hours 13 minutes', now()) s
+	if n := count(t, conn, local(t, conn, `SELECT count(*) FROM zonestats.zone_summary(1, now() - interval '49 hours 13 minutes', now()) s
 		WHERE s.requests = (SELECT count(*) FROM zonestats_internal.raw_events
 		                    WHERE zone_id = 1 AND ts >= date_trunc('minute', now() - interval '49 hours 13 minutes')
-		                      AND ts < date_trunc('minute', now())) AND s.requests > 0`); n != 1 {
+		                      AND ts < date_trunc('minute', now())) AND s.requests > 0`)); n != 1 {
 		t.Error("zone_summary after the upgrade differs from the raw events")
 	}
 	insertRaw(t, conn, 5000, 52, 0, 50*time.Hour)

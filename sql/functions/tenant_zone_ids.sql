@@ -2,6 +2,10 @@ CREATE OR REPLACE FUNCTION zonestats_internal.tenant_zone_ids()
 RETURNS bigint[]
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- On Citus the policy runs inside the query of a rollup shard, on a worker,
+-- and reads the worker's own copy of the reference table tenant_zones: a
+-- local read, not a distributed query (no effect on plain PostgreSQL).
+SET citus.allow_nested_distributed_execution = on
 AS $$
     -- The zones zonestats.tenant_zones maps to the current role: what the
     -- tenants' row-level security policies allow. A function, not a
