@@ -58,9 +58,8 @@ func TestLoaderAndRollupsUnderTheirRoles(t *testing.T) {
 		"SELECT * FROM zonestats.zone_summary(1, now() - interval '1 day', now())",
 		"DELETE FROM zonestats.dead_letters",
 		"DELETE FROM zonestats_internal.kafka_offsets",
-		"UPDATE zonestats_internal.raw_events SET zone_id = 0",
+		"UPDATE zonestats_internal.raw_events SET country = 'XX'",
 		"TRUNCATE zonestats_internal.raw_events",
-		"INSERT INTO zonestats_internal.raw_events (event_id, ts, zone_id, client_ip, country, colo, method, status, content_type, bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset) VALUES (1, now(), 1, '1.2.3.4', 'US', 'SFO', 'GET', 200, 'html', 1, 'hit', 'none', 'clean', '', true, 'x', 0, 0)",
 		"UPDATE zonestats.settings SET raw_retention = '1 hour'",
 		"UPDATE zonestats_internal.rollup_state SET last_event_id = 0",
 		"CALL zonestats.run_rollups()",
@@ -72,7 +71,14 @@ func TestLoaderAndRollupsUnderTheirRoles(t *testing.T) {
 			t.Errorf("loader role: %s: %v, want permission denied", s, err)
 		}
 	}
-	// A COPY with another column list (here event_id) is refused too.
+	// Choosing event_id is refused (on plain PostgreSQL: on Citus whole
+	// rows go to the shards, so the loader may insert every column).
+	if testenv.OnCitus() {
+		return
+	}
+	if _, err := loaderConn.Exec(ctx, "INSERT INTO zonestats_internal.raw_events (event_id, ts, zone_id, client_ip, country, colo, method, status, content_type, bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset) VALUES (1, now(), 1, '1.2.3.4', 'US', 'SFO', 'GET', 200, 'html', 1, 'hit', 'none', 'clean', '', true, 'x', 0, 0)"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("loader role: INSERT with event_id: %v, want permission denied", err)
+	}
 	_, err := loaderConn.CopyFrom(ctx, pgx.Identifier{"zonestats_internal", "raw_events"}, []string{"event_id"}, pgx.CopyFromRows([][]any{{int64(1)}}))
 	if err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("loader role: COPY raw_events (event_id): %v, want permission denied", err)

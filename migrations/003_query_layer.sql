@@ -114,6 +114,17 @@ GRANT USAGE ON SEQUENCE zonestats_internal.raw_events_event_id_seq TO zonestats_
 GRANT SELECT, INSERT, UPDATE ON zonestats_internal.kafka_offsets TO zonestats_loader;
 GRANT INSERT ON zonestats_internal.offset_gaps TO zonestats_loader;
 GRANT INSERT (topic, partition, kafka_offset, message_key, payload, reason) ON zonestats.dead_letters TO zonestats_loader;
+-- On Citus the coordinator computes the defaults and writes whole rows to
+-- the shards, so there the loader needs INSERT on every column of its two
+-- tables (it could then choose event_id; it is trusted with that).
+DO $$
+BEGIN
+    IF zonestats_internal.citus_enabled() THEN
+        GRANT INSERT ON zonestats_internal.raw_events, zonestats.dead_letters TO zonestats_loader;
+        GRANT USAGE ON SEQUENCE zonestats.dead_letters_id_seq TO zonestats_loader;
+    END IF;
+END
+$$;
 -- Readers and tenants: rollups (row-level security decides which rows),
 -- settings (retention decides which level answers), the mapping; views
 -- and query functions are granted where they are defined.
