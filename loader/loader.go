@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 )
@@ -152,26 +154,26 @@ func (l *Loader) Run(ctx context.Context) error {
 // return before that: a return would end the generation for every worker.
 func (l *Loader) partitionWorker(ctx context.Context, partition int) {
 	backoff := newBackoff()
-	failures := 0 // in a row, without a while of work between them
+	var failing time.Time // since when consume fails without a while of work between failures
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := l.consume(ctx, partition)
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		if time.Since(start) > time.Minute {
-			failures = 0
+		if failing.IsZero() || time.Since(start) > time.Minute {
+			failing = start
 		}
-		failures++
 		switch {
 		case errors.Is(err, errStale):
 			l.log.Warn("partition moved; resuming from the stored offset", "partition", partition, "err", err)
-		case transient(err) && failures < 5:
-			// One timeout or dropped connection is not worth an alarm;
-			// the same failure five times in a row is.
-			l.log.Warn("partition worker: retrying", "partition", partition, "err", err, "failures", failures)
+		case transient(err) && time.Since(failing) < transientFor:
+			// A timeout, a dropped connection or a restarting database is
+			// not worth an alarm; the same for transientFor is.
+			l.log.Warn("partition worker: retrying", "partition", partition, "err", err)
 		default:
-			l.log.Error("partition worker", "partition", partition, "err", err, "failures", failures)
+			l.log.Error("partition worker", "partition", partition, "err", err,
+				"failing_for", time.Since(failing).Round(time.Second))
 		}
 		backoff.wait(ctx)
 	}
@@ -447,13 +449,22 @@ func (l *Loader) progress(ctx context.Context) (stop func()) {
 // backoff is jittered exponential backoff from 100ms to 10s.
 type backoff struct{ d time.Duration }
 
-// transient reports a network timeout or a dropped or refused connection
-// (to the broker or the database), which a retry usually cures.
+// transientFor is how long transient failures are logged as warnings
+// before they are errors.
+const transientFor = 30 * time.Second
+
+// transient reports a network timeout, a dropped or refused connection (to
+// the broker or the database) or a database shutting down or starting up:
+// what a retry usually cures.
 func transient(err error) bool {
 	var ne net.Error
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
 	return errors.As(err, &ne) && ne.Timeout() ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &ce) ||
+		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "08"))
 }
 
 func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
