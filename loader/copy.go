@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // rawColumns are the columns the loader COPYs into zonestats_internal.raw_events;
@@ -252,4 +257,67 @@ func appendInet(buf []byte, a netip.Addr) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, 20)
 	b := a.As16()
 	return append(append(buf, 3, 128, 0, 16), b[:]...)
+}
+
+// copyLine finds the row a COPY error is about in its context, e.g.
+// "COPY raw_events, line 37, column zone_id: …".
+var copyLine = regexp.MustCompile(`COPY raw_events, line (\d+)`)
+
+// refusedEvent returns the index in b.records of the event the database
+// refused in the batch's COPY for a data or constraint error (SQLSTATE
+// class 22 or 23: retrying it cannot help), with the error; -1 when err is
+// not such an error or does not say which row.
+func refusedEvent(b *batch, err error) (int, *pgconn.PgError) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || !(strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		return -1, nil
+	}
+	m := copyLine.FindStringSubmatch(pe.Where)
+	if m == nil {
+		return -1, pe
+	}
+	n, _ := strconv.Atoi(m[1])
+	for i := range b.records {
+		if b.records[i].reason == "" {
+			if n--; n == 0 {
+				return i, pe
+			}
+		}
+	}
+	return -1, pe
+}
+
+// reject turns event i of the batch into a dead letter with reason, its
+// payload the event as JSON (the message's own bytes are not kept for
+// events), and encodes the batch again.
+func (b *batch) reject(i int, reason string) {
+	r := &b.records[i]
+	r.reason = reason
+	r.value = eventJSON(&r.ev)
+	b.events--
+	b.dead++
+	encodeEvents(b)
+}
+
+// eventJSON encodes an event in the JSON event schema the loader reads.
+func eventJSON(e *Event) []byte {
+	out, _ := json.Marshal(struct {
+		TS          string `json:"ts"`
+		ZoneID      int64  `json:"zone_id"`
+		ClientIP    string `json:"client_ip"`
+		Country     string `json:"country"`
+		Colo        string `json:"colo"`
+		Method      string `json:"method"`
+		Status      int16  `json:"status"`
+		ContentType string `json:"content_type"`
+		Bytes       int64  `json:"bytes"`
+		CacheStatus string `json:"cache_status"`
+		SSLProtocol string `json:"ssl_protocol"`
+		IPClass     string `json:"ip_class"`
+		Threat      string `json:"threat"`
+		PageView    bool   `json:"page_view"`
+		Browser     string `json:"browser"`
+	}{e.TS.UTC().Format(time.RFC3339Nano), e.ZoneID, e.ClientIP.String(), e.Country, e.Colo, e.Method, e.Status,
+		e.ContentType, e.Bytes, e.CacheStatus, e.SSLProtocol, e.IPClass, e.Threat, e.PageView, e.Browser})
+	return out
 }

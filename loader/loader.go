@@ -346,7 +346,8 @@ func (l *Loader) checkTime(ts time.Time) string {
 	return ""
 }
 
-// commitWithRetry commits a batch, retrying database errors with backoff.
+// commitWithRetry commits a batch, retrying database errors with backoff;
+// an event the database refuses for its data goes to the dead letters.
 // A stale partition is returned at once. When ctx has ended (shutdown) it
 // still tries for a while, so the batch in flight is finished.
 func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
@@ -377,6 +378,15 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 		}
 		if errors.Is(err, errStale) {
 			return err
+		}
+		if i, pe := refusedEvent(b, err); i >= 0 {
+			// An event the decoder let through but the database refuses
+			// (a constraint added by the operator, say): retrying cannot
+			// help, so it goes to the dead letters and the rest commits.
+			l.log.Warn("event refused by the database; dead-lettered", "partition", b.partition,
+				"offset", b.records[i].offset, "err", pe.Message, "sqlstate", pe.Code)
+			b.reject(i, fmt.Sprintf("refused by the database: %s (SQLSTATE %s)", pe.Message, pe.Code))
+			continue
 		}
 		l.Stats.DBErrors.Add(1)
 		if ctx.Err() != nil {
