@@ -439,17 +439,22 @@ func (l *Loader) progress(ctx context.Context) (stop func()) {
 		defer close(done)
 		t := time.NewTicker(l.cfg.ProgressEvery)
 		defer t.Stop()
-		last, lastAt := l.Stats.Messages.Load(), time.Now()
+		last, lastDead, lastAt := l.Stats.Messages.Load(), l.Stats.DeadLetters.Load(), time.Now()
 		for {
 			select {
 			case <-pctx.Done():
 				return
 			case now := <-t.C:
-				n := l.Stats.Messages.Load()
+				n, d := l.Stats.Messages.Load(), l.Stats.DeadLetters.Load()
 				rate := float64(n-last) / now.Sub(lastAt).Seconds()
-				last, lastAt = n, now
 				l.log.Info("progress", "messages_per_s", int64(rate), "events", l.Stats.Events.Load(),
-					"dead_letters", l.Stats.DeadLetters.Load(), "lag", l.Lag())
+					"dead_letters", d, "lag", l.Lag())
+				if d-lastDead > 0 && (d-lastDead)*100 > n-last {
+					l.log.Warn("more than 1% of the messages are dead letters", "dead_letters", d-lastDead,
+						"messages", n-last, "seconds", int(now.Sub(lastAt).Seconds()),
+						"hint", "SELECT reason, count(*) FROM zonestats.dead_letters GROUP BY 1")
+				}
+				last, lastDead, lastAt = n, d, now
 			}
 		}
 	}()

@@ -154,7 +154,6 @@ DROP FUNCTION IF EXISTS zonestats_internal.rollup_level(timestamptz, timestamptz
 {{ template "sql/functions/expire_partition.sql" . }}
 {{ template "sql/functions/expire_default_rows.sql" . }}
 {{ template "sql/functions/make_columnar.sql" . }}
-{{ template "sql/procedures/expire.sql" . }}
 {{ template "sql/functions/round_edge.sql" . }}
 {{ template "sql/functions/query_range.sql" . }}
 {{ template "sql/functions/range_pieces.sql" . }}

@@ -2,9 +2,13 @@ package migrations_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"zonestats/internal/pgcluster"
 	"zonestats/internal/testenv"
@@ -206,4 +210,43 @@ func TestScheduleJobsWithPgCron(t *testing.T) {
 		call(t, conn, strings.Split(w, "|")[2])
 	}
 	testenv.CheckRollups(t, conn)
+}
+
+// Dead letters are bounded: expire() deletes those older than
+// dead_letter_retention and says how many arrived in the last day.
+func TestExpireDeletesOldDeadLettersAndCountsRecentOnes(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(testenv.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notices []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	call(t, conn, `INSERT INTO zonestats.dead_letters (topic, partition, kafka_offset, payload, reason, received_at)
+		SELECT 'events', 0, i, 'x', 'not a JSON object', now() - i * interval '1 day' FROM generate_series(0, 9) i`)
+	call(t, conn, "UPDATE zonestats.settings SET dead_letter_retention = '3 days 12 hours'")
+	call(t, conn, "CALL zonestats.expire()")
+	var left []int64
+	rows, _ := conn.Query(ctx, "SELECT kafka_offset FROM zonestats.dead_letters ORDER BY 1")
+	for rows.Next() {
+		var o int64
+		rows.Scan(&o)
+		left = append(left, o)
+	}
+	if fmt.Sprint(left) != "[0 1 2 3]" {
+		t.Errorf("dead letters left: %v, want offsets 0..3 (received within 3.5 days)", left)
+	}
+	if !strings.Contains(strings.Join(notices, "\n"), "6 old dead letter(s) deleted, 1 dead letter(s) in the last 24 hours") {
+		t.Errorf("expire said: %q", notices)
+	}
+	call(t, conn, "UPDATE zonestats.settings SET dead_letter_retention = NULL")
+	call(t, conn, "CALL zonestats.expire()")
+	if n := count(t, conn, "SELECT count(*) FROM zonestats.dead_letters"); n != 4 {
+		t.Errorf("%d dead letters after expire with retention NULL, want 4", n)
+	}
 }

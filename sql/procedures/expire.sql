@@ -9,12 +9,14 @@ DECLARE
     v_skipped int := 0;
     v_deleted bigint;
     v_columnar int := 0;
+    v_dl_deleted bigint;
+    v_dl_recent bigint;
 BEGIN
     -- Retention: drops whole raw partitions that are older than
     -- raw_retention and fully rolled up, and rollup partitions older than
     -- their level's retention; converts old raw partitions to columnar
-    -- (with citus_columnar); trims the default partitions; makes
-    -- partitions ahead. One partition per transaction; a partition that is
+    -- (with citus_columnar); trims the default partitions; deletes dead
+    -- letters past dead_letter_retention; makes partitions ahead. One partition per transaction; a partition that is
     -- busy (lock_timeout) is skipped with a WARNING and retried next time.
     -- (It COMMITs, so it runs as its caller: the DDL is done by functions
     -- that run as the tables' owner and check what they are asked to drop.)
@@ -62,9 +64,10 @@ BEGIN
     END IF;
 
     v_deleted := zonestats_internal.expire_default_rows();
+    SELECT d.deleted, d.recent INTO v_dl_deleted, v_dl_recent FROM zonestats_internal.expire_dead_letters() d;
     COMMIT;
-    RAISE NOTICE 'zonestats.expire: % partition(s) dropped, % kept for now, % raw partition(s) made columnar, % raw row(s) deleted from the default partition',
-        v_dropped, v_skipped, v_columnar, v_deleted;
+    RAISE NOTICE 'zonestats.expire: % partition(s) dropped, % kept for now, % raw partition(s) made columnar, % raw row(s) deleted from the default partition, % old dead letter(s) deleted, % dead letter(s) in the last 24 hours',
+        v_dropped, v_skipped, v_columnar, v_deleted, v_dl_deleted, v_dl_recent;
 END
 $$;
 COMMENT ON PROCEDURE zonestats.expire() IS
