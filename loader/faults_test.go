@@ -2,10 +2,15 @@ package loader_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"zonestats/internal/kafkakit"
 	"zonestats/internal/testenv"
 )
 
@@ -94,4 +99,54 @@ func TestEventsTheDatabaseRefusesAreDeadLettered(t *testing.T) {
 		t.Errorf("refused %d (zone 13 in payload: %d), zone 13 raw events %d, events %d + dead %d of 20000",
 			refused, zone13, zone13raw, events, dead)
 	}
+}
+
+// The broker restarted (its records kept on disk) while the loader
+// consumes: the loader reconnects and rejoins by itself, and every event
+// produced before and after is counted exactly once.
+func TestLoaderSurvivesBrokerRestart(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	startBroker := func() (*kfake.Cluster, []string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			c, addrs, err := kafkakit.Embedded(topic, 3, kfake.DataDir(dir),
+				kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+					return net.Listen(network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+				}))
+			if err == nil {
+				return c, addrs
+			}
+			if i == 50 { // the old listener's port may take a moment
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	broker, brokers := startBroker()
+	produce(t, brokers, genConfig(51), 30000)
+	stop := startLoader(t, pool, brokers, 1000)
+	waitSome(t, pool, 10000)
+	broker.Close()
+	t.Log("broker stopped")
+	time.Sleep(2 * time.Second)
+	broker, brokers = startBroker()
+	defer broker.Close()
+	t.Log("broker started again on the same port and data")
+	cfg := genConfig(52)
+	produce(t, brokers, cfg, 30000)
+	waitLoaded(t, pool, brokers, 3*time.Minute)
+	stop()
+	events, dead := checkExactlyOnce(t, pool, brokers)
+	if events+dead != 60000 {
+		t.Errorf("%d events + %d dead letters, produced 60000", events, dead)
+	}
+	rollupAndCheck(t, url)
 }
