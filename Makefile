@@ -11,7 +11,7 @@ PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 # scheduler of the rollups, tested).
 DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-hll postgresql-server-dev-$(PG_MAJOR) postgresql-$(PG_MAJOR)-cron
 
-.PHONY: all build deps ext install-ext demo test test-citus vet fuzz bench clean
+.PHONY: all build deps ext install-ext demo test test-citus test-faults vet fuzz bench clean
 
 all: build
 
@@ -60,6 +60,23 @@ test: install-ext vet
 # workers), plus the Citus-only ones. Fails when Citus is not installed.
 test-citus: install-ext
 	ZONESTATS_TEST_CITUS=1 $(GO) test -count=1 -timeout 40m ./migrations ./loader
+
+# The fault suite: the fault tests with 20 loader kills, each decoder
+# fuzzer for FUZZTIME, then a table of faults injected, events produced,
+# counted, lost, duplicated and dead-lettered, and fuzz executions. Fails if
+# an event was lost or duplicated (or a test or fuzzer failed).
+FUZZTIME ?= 30s
+FAULTS := bin/faults
+test-faults: install-ext
+	rm -rf $(FAULTS) && mkdir -p $(FAULTS)
+	ZONESTATS_FAULT_REPORT=$(CURDIR)/$(FAULTS)/report.jsonl ZONESTATS_FAULT_KILLS=20 \
+		$(GO) test -count=1 -timeout 30m -run 'KilledHard|Survive|Refuses|StopRestart' ./loader
+	@for f in FuzzDecodeJSON FuzzParseTimestamp FuzzParseIP; do \
+		echo "fuzzing $$f for $(FUZZTIME)"; \
+		$(GO) test ./loader -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) > $(FAULTS)/fuzz-$$f.log 2>&1 \
+			|| { cat $(FAULTS)/fuzz-$$f.log; exit 1; }; \
+	done
+	$(GO) run ./internal/faultreport -faults $(FAULTS)/report.jsonl $(FAULTS)/fuzz-*.log
 
 # A bounded run of the decoder fuzzers.
 fuzz:

@@ -1,8 +1,10 @@
 package loader_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -33,6 +35,9 @@ func TestMain(m *testing.M) {
 }
 
 func childLoader() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	fmt.Println("ready") // SIGTERM is handled from here on
 	batch, _ := strconv.Atoi(os.Getenv("ZS_BATCH"))
 	pool, err := pgxpool.New(context.Background(), os.Getenv("ZS_DB"))
 	if err != nil {
@@ -48,8 +53,6 @@ func childLoader() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	if err := l.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -169,6 +172,29 @@ func checkExactlyOnce(t *testing.T, pool *pgxpool.Pool, brokers []string) (event
 	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events").Scan(&events)
 	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats.dead_letters").Scan(&dead)
 	return events, dead
+}
+
+// reportFault adds the test's figures to the fault report (make
+// test-faults): messages Kafka holds against rows in the database.
+func reportFault(t *testing.T, kind string, injected int64, pool *pgxpool.Pool, brokers []string) {
+	t.Helper()
+	ctx := context.Background()
+	wm, err := kafkakit.Watermarks(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var produced int64
+	for _, o := range wm {
+		produced += o[1] - o[0]
+	}
+	var rows, distinct, dead int64
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (p, o)), count(*) FILTER (WHERE d) FROM (
+		SELECT kafka_partition AS p, kafka_offset AS o, false AS d FROM zonestats_internal.raw_events
+		UNION ALL SELECT partition, kafka_offset, true FROM zonestats.dead_letters) x`).Scan(&rows, &distinct, &dead); err != nil {
+		t.Fatal(err)
+	}
+	testenv.ReportFault(t, testenv.Fault{Kind: kind, Injected: injected, Produced: produced, Counted: rows,
+		Lost: produced - distinct, Duplicated: rows - distinct, DeadLetter: dead})
 }
 
 func rollupAndCheck(t *testing.T, url string) {
@@ -297,6 +323,7 @@ func TestLoaderStopRestartAndRebalance(t *testing.T) {
 	waitLoaded(t, pool, brokers, 3*time.Minute)
 	a()
 	b()
+	reportFault(t, "loaders stopped, restarted and joined (rebalances)", 3, pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events != 80000 || dead != 0 {
 		t.Fatalf("events %d, dead letters %d; want 80000, 0", events, dead)
 	}
@@ -334,13 +361,30 @@ func TestLoaderKilledHardAndRestarted(t *testing.T) {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "ZS_CHILD_LOADER=1", "ZS_DB="+url, "ZS_BROKERS="+strings.Join(brokers, ","), "ZS_BATCH=700")
 		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Wait until the child handles SIGTERM (the last one is stopped
+		// with it, possibly at once when everything is loaded already).
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			t.Fatalf("child loader: %q, %v", line, err)
+		}
+		go io.Copy(io.Discard, out)
 		return cmd
 	}
+	// Kills: 3, or ZONESTATS_FAULT_KILLS (make test-faults: 20).
+	n, _ := strconv.Atoi(os.Getenv("ZONESTATS_FAULT_KILLS"))
+	if n <= 0 {
+		n = 3
+	}
 	kills := 0
-	for target := int64(10000); target <= 40000; target += 15000 {
+	for i := 0; i < n; i++ {
+		target := int64(5000 + i*50000/n)
 		cmd := spawn()
 		waitSome(t, pool, target)
 		time.Sleep(time.Duration(target%7) * 13 * time.Millisecond)
@@ -359,6 +403,7 @@ func TestLoaderKilledHardAndRestarted(t *testing.T) {
 	if err := final.Wait(); err != nil {
 		t.Errorf("loader after SIGTERM: %v (want exit 0)", err)
 	}
+	reportFault(t, "loader killed (SIGKILL) mid-stream", int64(kills), pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events != 60000 || dead != 0 {
 		t.Fatalf("after %d kills: events %d, dead letters %d; want 60000, 0", kills, events, dead)
 	}

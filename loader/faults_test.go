@@ -59,6 +59,7 @@ func TestLoaderAndRollupsSurvivePostgresRestarts(t *testing.T) {
 	waitLoaded(t, pool, brokers, 2*time.Minute)
 	stop()
 	t.Logf("rollup runs: %d completed, %d cut by a restart", rollups.Load(), rollupErrors.Load())
+	reportFault(t, "PostgreSQL restarted (fast, immediate) during load and rollups", 2, pool, brokers)
 	if rollups.Load() == 0 {
 		t.Error("no rollup run completed")
 	}
@@ -91,6 +92,7 @@ func TestEventsTheDatabaseRefusesAreDeadLettered(t *testing.T) {
 
 	events, dead := checkExactlyOnce(t, pool, brokers)
 	var refused, zone13, zone13raw int64
+	defer func() { reportFault(t, "events refused by the database", refused, pool, brokers) }()
 	pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE convert_from(payload, 'UTF8')::json->>'zone_id' = '13')
 		FROM zonestats.dead_letters WHERE reason LIKE 'refused by the database: %refuse_zone_13%(SQLSTATE 23514)'`).Scan(&refused, &zone13)
 	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events WHERE zone_id = 13").Scan(&zone13raw)
@@ -144,6 +146,7 @@ func TestLoaderSurvivesBrokerRestart(t *testing.T) {
 	produce(t, brokers, cfg, 30000)
 	waitLoaded(t, pool, brokers, 3*time.Minute)
 	stop()
+	reportFault(t, "broker restarted", 1, pool, brokers)
 	events, dead := checkExactlyOnce(t, pool, brokers)
 	if events+dead != 60000 {
 		t.Errorf("%d events + %d dead letters, produced 60000", events, dead)
