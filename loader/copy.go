@@ -299,25 +299,32 @@ func (b *batch) reject(i int, reason string) {
 	encodeEvents(b)
 }
 
+// wireEvent is an event in the JSON event schema the loader reads.
+type wireEvent struct {
+	TS          string `json:"ts"`
+	ZoneID      int64  `json:"zone_id"`
+	ClientIP    string `json:"client_ip"`
+	Country     string `json:"country"`
+	Colo        string `json:"colo"`
+	Method      string `json:"method"`
+	Status      int16  `json:"status"`
+	ContentType string `json:"content_type"`
+	Bytes       int64  `json:"bytes"`
+	CacheStatus string `json:"cache_status"`
+	SSLProtocol string `json:"ssl_protocol"`
+	IPClass     string `json:"ip_class"`
+	Threat      string `json:"threat"`
+	PageView    bool   `json:"page_view"`
+	Browser     string `json:"browser"`
+}
+
 // eventJSON encodes an event in the JSON event schema the loader reads.
 func eventJSON(e *Event) []byte {
-	out, _ := json.Marshal(struct {
-		TS          string `json:"ts"`
-		ZoneID      int64  `json:"zone_id"`
-		ClientIP    string `json:"client_ip"`
-		Country     string `json:"country"`
-		Colo        string `json:"colo"`
-		Method      string `json:"method"`
-		Status      int16  `json:"status"`
-		ContentType string `json:"content_type"`
-		Bytes       int64  `json:"bytes"`
-		CacheStatus string `json:"cache_status"`
-		SSLProtocol string `json:"ssl_protocol"`
-		IPClass     string `json:"ip_class"`
-		Threat      string `json:"threat"`
-		PageView    bool   `json:"page_view"`
-		Browser     string `json:"browser"`
-	}{e.TS.UTC().Format(time.RFC3339Nano), e.ZoneID, e.ClientIP.String(), e.Country, e.Colo, e.Method, e.Status,
-		e.ContentType, e.Bytes, e.CacheStatus, e.SSLProtocol, e.IPClass, e.Threat, e.PageView, e.Browser})
+	out, _ := json.Marshal(wireEvent{
+		TS: e.TS.UTC().Format(time.RFC3339Nano), ZoneID: e.ZoneID, ClientIP: e.ClientIP.String(),
+		Country: e.Country, Colo: e.Colo, Method: e.Method, Status: e.Status,
+		ContentType: e.ContentType, Bytes: e.Bytes, CacheStatus: e.CacheStatus,
+		SSLProtocol: e.SSLProtocol, IPClass: e.IPClass, Threat: e.Threat,
+		PageView: e.PageView, Browser: e.Browser})
 	return out
 }

@@ -819,24 +819,6 @@ func formatTS(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-type wireEvent struct {
-	TS          string `json:"ts"`
-	ZoneID      int64  `json:"zone_id"`
-	ClientIP    string `json:"client_ip"`
-	Country     string `json:"country"`
-	Colo        string `json:"colo"`
-	Method      string `json:"method"`
-	Status      int16  `json:"status"`
-	ContentType string `json:"content_type"`
-	Bytes       int64  `json:"bytes"`
-	CacheStatus string `json:"cache_status"`
-	SSLProtocol string `json:"ssl_protocol"`
-	IPClass     string `json:"ip_class"`
-	Threat      string `json:"threat"`
-	PageView    bool   `json:"page_view"`
-	Browser     string `json:"browser"`
-}
-
 func encodeEvent(t testing.TB, ev *Event) []byte {
 	b, err := json.Marshal(wireEvent{
 		TS: formatTS(ev.TS), ZoneID: ev.ZoneID, ClientIP: ev.ClientIP.String(),
