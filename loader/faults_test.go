@@ -2,16 +2,22 @@ package loader_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"zonestats/internal/kafkakit"
 	"zonestats/internal/testenv"
+	"zonestats/loader"
 )
 
 // PostgreSQL restarted twice (fast, then immediate: a crash) while the
@@ -153,3 +159,91 @@ func TestLoaderSurvivesBrokerRestart(t *testing.T) {
 	}
 	rollupAndCheck(t, url)
 }
+
+// Kafka retention deletes records before the loader reads them: the loader
+// notices (the first offset it gets is above the stored one), records the
+// lost range in zonestats_internal.offset_gaps, says so at error level, and
+// loads the rest exactly once — never silently.
+func TestRetentionGapIsRecordedNeverSilent(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 1)
+	cfg := genConfig(61)
+	produce(t, brokers, cfg, 3000)
+	stop := startLoader(t, pool, brokers, 1000)
+	waitLoaded(t, pool, brokers, time.Minute)
+	stop()
+
+	cfg.Seed = 62
+	produce(t, brokers, cfg, 3000) // offsets 3000..5999
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 4500 // as retention would: 3000..4499 gone unread
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("delete records: error code %d", code)
+	}
+
+	var logs strings.Builder
+	var mu sync.Mutex
+	l, err := loader.New(loader.Config{
+		Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: 1000, BatchWait: 100 * time.Millisecond,
+		ProgressEvery: -1,
+		Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(lctx) }()
+	waitLoaded(t, pool, brokers, time.Minute)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("loader: %v", err)
+	}
+
+	var n, distinct, lo3000, hi4500 int64
+	pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT kafka_offset), count(*) FILTER (WHERE kafka_offset < 3000),
+		count(*) FILTER (WHERE kafka_offset >= 4500) FROM zonestats_internal.raw_events`).Scan(&n, &distinct, &lo3000, &hi4500)
+	if n != 4500 || distinct != 4500 || lo3000 != 3000 || hi4500 != 1500 {
+		t.Errorf("raw events: %d (%d distinct), %d below 3000, %d from 4500; want 4500 = 3000 + 1500, once each", n, distinct, lo3000, hi4500)
+	}
+	var first, last int64
+	if err := pool.QueryRow(ctx, "SELECT first_offset, last_offset FROM zonestats_internal.offset_gaps WHERE partition = 0").Scan(&first, &last); err != nil {
+		t.Fatalf("offset gap not recorded: %v", err)
+	}
+	if first != 3000 || last != 4499 || l.Stats.Gaps.Load() != 1500 {
+		t.Errorf("gap %d..%d, counted %d; want 3000..4499, 1500", first, last, l.Stats.Gaps.Load())
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "offsets lost") {
+		t.Errorf("the loader did not say at error level that offsets were lost:\n%s", out)
+	}
+	testenv.ReportFault(t, testenv.Fault{Kind: "records deleted by retention before loading (gap recorded)", Injected: 1500,
+		Produced: 6000, Counted: n, Lost: 1500 - (last - first + 1), Duplicated: n - distinct})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -208,7 +208,15 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		}
 	}
 	if _, err := conn.Seek(next, kafka.SeekAbsolute); err != nil {
-		return fmt.Errorf("seek to %d: %w", next, err)
+		first, last, ferr := conn.ReadOffsets()
+		if !errors.Is(err, kafka.OffsetOutOfRange) || ferr != nil || next > last {
+			return fmt.Errorf("seek to %d (partition holds [%d, %d)): %w", next, first, last, errors.Join(err, ferr))
+		}
+		// Retention deleted offsets not loaded yet: go on from the first
+		// offset still there; the commit records the gap.
+		if next, err = conn.Seek(first, kafka.SeekAbsolute); err != nil {
+			return fmt.Errorf("seek to %d: %w", first, err)
+		}
 	}
 
 	dec := &JSONDecoder{}
