@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"zonestats/internal/gen"
 	"zonestats/internal/kafkakit"
@@ -239,7 +240,7 @@ func TestEndToEnd(t *testing.T) {
 func TestDeadLettersKeepReasonAndOffsetAndTheRestLoads(t *testing.T) {
 	url := testenv.NewDB(t)
 	pool := testenv.Pool(t, url)
-	_, brokers := testenv.Kafka(t, topic, 1)
+	_, brokers := testenv.Kafka(t, topic, 1, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "16777216"}))
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	good := `{"ts":"` + now + `","zone_id":4211,"client_ip":"203.0.113.7","country":"US","colo":"SFO","method":"GET","status":200,"content_type":"html","bytes":5120,"cache_status":"hit","ssl_protocol":"TLSv1.3","ip_class":"clean","threat":"","page_view":true,"browser":"Chrome"}`
 	msgs := []struct{ value, reason string }{
@@ -255,9 +256,14 @@ func TestDeadLettersKeepReasonAndOffsetAndTheRestLoads(t *testing.T) {
 		{strings.Replace(good, `"2`, `"1999-01-01T00:00:00Z","x":"`, 1), "ts too old"},
 		{strings.Replace(good, `"zone_id":4211`, `"zone_id":9007199254740993`, 1), ""},
 		{"\xff" + good, "invalid UTF-8"},
+		{strings.Replace(good, `"SFO"`, `"x'); DROP TABLE zonestats.settings; --"`, 1), ""},
+		{strings.Replace(good, `"US"`, "\"U\x00\"", 1), "invalid JSON"},
+		{strings.Replace(good, `"2`, `"2999-01-01T00:00:00Z","x":"`, 1), "ts in the future"},
+		{`{"x":"` + strings.Repeat("a", 5<<20) + `"}`, "missing field"}, // larger than one fetch (4 MiB)
 		{good, ""},
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: &kafka.Transport{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: &kafka.Transport{}, BatchTimeout: time.Millisecond,
+		BatchBytes: 16 << 20, RequiredAcks: kafka.RequireAll}
 	var kmsgs []kafka.Message
 	for _, m := range msgs {
 		kmsgs = append(kmsgs, kafka.Message{Key: []byte("4211"), Value: []byte(m.value)})
@@ -290,6 +296,14 @@ func TestDeadLettersKeepReasonAndOffsetAndTheRestLoads(t *testing.T) {
 		if string(payload) != m.value {
 			t.Errorf("offset %d: payload not kept byte for byte", off)
 		}
+	}
+	// SQL in a field is data: stored as it came, nothing executed.
+	var sqlText, settings int64
+	pool.QueryRow(context.Background(), "SELECT count(*) FROM zonestats_internal.raw_events WHERE colo = $1",
+		"x'); DROP TABLE zonestats.settings; --").Scan(&sqlText)
+	pool.QueryRow(context.Background(), "SELECT count(*) FROM zonestats.settings").Scan(&settings)
+	if sqlText != 1 || settings != 1 {
+		t.Errorf("SQL text in colo: %d rows with it, settings rows %d; want 1, 1", sqlText, settings)
 	}
 	var zone int64
 	bigZone := 0
