@@ -247,3 +247,64 @@ func TestRetentionGapIsRecordedNeverSilent(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// The database turns read-only for a while: every commit fails with a
+// clear error and is retried with backoff (a handful of attempts, no
+// spinning), and once writable again everything loads exactly once.
+func TestLoaderWaitsOutAReadOnlyDatabase(t *testing.T) {
+	if testenv.OnCitus() {
+		t.Skip("plain PostgreSQL: changes the server's configuration")
+	}
+	ctx := context.Background()
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	admin := testenv.Pool(t, testenv.Cluster().DSN("postgres"))
+	setReadOnly := func(on bool) {
+		t.Helper()
+		q := "ALTER SYSTEM RESET default_transaction_read_only"
+		if on {
+			q = "ALTER SYSTEM SET default_transaction_read_only = on"
+		}
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // backends apply the reload at their next command
+	}
+	t.Cleanup(func() { setReadOnly(false) })
+
+	_, brokers := testenv.Kafka(t, topic, 2)
+	produce(t, brokers, genConfig(71), 10000)
+	l, err := loader.New(loader.Config{Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: 1000,
+		BatchWait: 100 * time.Millisecond, ProgressEvery: -1, Logger: testLogger(t)}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setReadOnly(true)
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(lctx) }()
+	time.Sleep(6 * time.Second)
+	failed := l.Stats.DBErrors.Load()
+	if n := l.Stats.Events.Load(); n != 0 {
+		t.Errorf("%d events committed while the database was read-only", n)
+	}
+	// Two partitions, backoff from 100 ms doubling: about 6 attempts each
+	// in 6 s; a loop without backoff would make thousands.
+	if failed == 0 || failed > 30 {
+		t.Errorf("%d failed commits in 6 s read-only; want a few (retries with backoff)", failed)
+	}
+	setReadOnly(false)
+	waitLoaded(t, pool, brokers, time.Minute)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("loader: %v", err)
+	}
+	t.Logf("%d commits refused while read-only, then loaded", failed)
+	reportFault(t, "database read-only for 6 s", 1, pool, brokers)
+	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != 10000 {
+		t.Errorf("%d events + %d dead letters, produced 10000", events, dead)
+	}
+}
