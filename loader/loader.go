@@ -208,14 +208,8 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		}
 	}
 	if _, err := conn.Seek(next, kafka.SeekAbsolute); err != nil {
-		first, last, ferr := conn.ReadOffsets()
-		if !errors.Is(err, kafka.OffsetOutOfRange) || ferr != nil || next > last {
-			return fmt.Errorf("seek to %d (partition holds [%d, %d)): %w", next, first, last, errors.Join(err, ferr))
-		}
-		// Retention deleted offsets not loaded yet: go on from the first
-		// offset still there; the commit records the gap.
-		if next, err = conn.Seek(first, kafka.SeekAbsolute); err != nil {
-			return fmt.Errorf("seek to %d: %w", first, err)
+		if next, err = skipDeleted(conn, next, err); err != nil {
+			return err
 		}
 	}
 
@@ -276,14 +270,8 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 				continue
 			}
 			if errors.Is(err, kafka.OffsetOutOfRange) {
-				// Retention deleted offsets not loaded yet: go on from the
-				// first offset still there; the commit records the gap.
-				first, last, ferr := conn.ReadOffsets()
-				if ferr != nil || next >= last {
-					return fmt.Errorf("offset %d out of range [%d, %d): %w", next, first, last, err)
-				}
-				if next, err = conn.Seek(first, kafka.SeekAbsolute); err != nil {
-					return fmt.Errorf("seek to %d: %w", first, err)
+				if next, err = skipDeleted(conn, next, err); err != nil {
+					return err
 				}
 				continue
 			}
@@ -304,6 +292,21 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 // fetchWait is how long a fetch waits for new messages when the partition
 // is caught up.
 const fetchWait = 500 * time.Millisecond
+
+// skipDeleted handles an offset the partition no longer holds (err from a
+// seek or a fetch at next): when retention deleted it before it was loaded,
+// it seeks to the first offset still there and returns it — the commit then
+// records the gap. Any other case is an error.
+func skipDeleted(conn *kafka.Conn, next int64, err error) (int64, error) {
+	first, last, ferr := conn.ReadOffsets()
+	if !errors.Is(err, kafka.OffsetOutOfRange) || ferr != nil || next >= first {
+		return next, fmt.Errorf("offset %d (partition holds [%d, %d)): %w", next, first, last, errors.Join(err, ferr))
+	}
+	if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
+		return next, fmt.Errorf("seek to %d: %w", first, err)
+	}
+	return first, nil
+}
 
 // dialLeader connects to the leader of a partition through any broker.
 func (l *Loader) dialLeader(ctx context.Context, partition int) (*kafka.Conn, error) {

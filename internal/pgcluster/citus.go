@@ -153,10 +153,10 @@ func (c *Citus) Stop() {
 // PrepareNode creates database db on node with the citus extension in it:
 // what Citus needs before a node joins that database's cluster.
 func PrepareNode(ctx context.Context, node *Cluster, db string) error {
-	if err := execSQL(ctx, node.DSN("postgres"), "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+	if err := Exec(ctx, node.DSN("postgres"), "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
 		return err
 	}
-	return execSQL(ctx, node.DSN(db), "CREATE EXTENSION citus")
+	return Exec(ctx, node.DSN(db), "CREATE EXTENSION citus")
 }
 
 // CreateDatabase creates db on every node with the citus extension, and
@@ -177,7 +177,7 @@ func (c *Citus) CreateDatabase(ctx context.Context, db string) error {
 	for _, w := range c.Workers {
 		stmts = append(stmts, fmt.Sprintf("SELECT citus_add_node('127.0.0.1', %d)", w.Port))
 	}
-	return execSQL(ctx, c.Coordinator.DSN(db), stmts...)
+	return Exec(ctx, c.Coordinator.DSN(db), stmts...)
 }
 
 // DropDatabase drops db on every node (also nodes started by StartNode).
@@ -187,13 +187,14 @@ func (c *Citus) DropDatabase(ctx context.Context, db string) error {
 	c.mu.Unlock()
 	var errs []error
 	for _, n := range nodes {
-		errs = append(errs, execSQL(ctx, n.DSN("postgres"),
+		errs = append(errs, Exec(ctx, n.DSN("postgres"),
 			"DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"))
 	}
 	return errors.Join(errs...)
 }
 
-func execSQL(ctx context.Context, dsn string, stmts ...string) error {
+// Exec runs statements, in order, on one new connection to dsn.
+func Exec(ctx context.Context, dsn string, stmts ...string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err

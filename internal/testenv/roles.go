@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"zonestats/internal/pgcluster"
 )
 
 // LoginRole creates a LOGIN role named name plus a unique suffix (roles
@@ -39,29 +41,19 @@ func LoginRole(t testing.TB, name string, groups ...string) string {
 		}
 	}
 	for _, dsn := range workerDSNs {
-		if err := execOn(dsn, sql); err != nil {
+		if err := pgcluster.Exec(context.Background(), dsn, sql); err != nil {
 			t.Fatalf("create role on a worker: %v", err)
 		}
 	}
 	t.Cleanup(func() {
 		drop := "DROP ROLE IF EXISTS " + pgx.Identifier{role}.Sanitize()
 		for _, dsn := range append([]string{cluster.DSN("postgres")}, workerDSNs...) {
-			if err := execOn(dsn, drop); err != nil {
+			if err := pgcluster.Exec(context.Background(), dsn, drop); err != nil {
 				t.Logf("drop role %s: %v", role, err)
 			}
 		}
 	})
 	return role
-}
-
-func execOn(dsn, sql string) error {
-	c, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		return err
-	}
-	defer c.Close(context.Background())
-	_, err = c.Exec(context.Background(), sql)
-	return err
 }
 
 // AsRole returns the database URL dbURL with its user replaced by role.
