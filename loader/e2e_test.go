@@ -94,9 +94,17 @@ func produce(t *testing.T, brokers []string, cfg gen.Config, n int) *gen.Generat
 // startLoader runs a loader until the returned stop is called.
 func startLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) (stop func()) {
 	t.Helper()
+	_, stop = runLoader(t, pool, brokers, batch, testLogger(t))
+	return stop
+}
+
+// runLoader is startLoader with a logger of the test's choice, returning
+// the loader too (for its Stats).
+func runLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int, log *slog.Logger) (*loader.Loader, func()) {
+	t.Helper()
 	l, err := loader.New(loader.Config{
 		Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: batch, BatchWait: 100 * time.Millisecond,
-		Logger: testLogger(t), ProgressEvery: -1,
+		Logger: log, ProgressEvery: -1,
 	}, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +113,7 @@ func startLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) 
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
 	var once sync.Once
-	stop = func() {
+	stop := func() {
 		once.Do(func() {
 			cancel()
 			select {
@@ -119,7 +127,7 @@ func startLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) 
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return l, stop
 }
 
 // waitLoaded waits until the offsets stored in the database reach the end

@@ -17,7 +17,6 @@ import (
 
 	"zonestats/internal/kafkakit"
 	"zonestats/internal/testenv"
-	"zonestats/loader"
 )
 
 // PostgreSQL restarted twice (fast, then immediate: a crash) while the
@@ -200,26 +199,13 @@ func TestRetentionGapIsRecordedNeverSilent(t *testing.T) {
 
 	var logs strings.Builder
 	var mu sync.Mutex
-	l, err := loader.New(loader.Config{
-		Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: 1000, BatchWait: 100 * time.Millisecond,
-		ProgressEvery: -1,
-		Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return logs.Write(p)
-		}), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(lctx) }()
+	l, stop := runLoader(t, pool, brokers, 1000, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	waitLoaded(t, pool, brokers, time.Minute)
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("loader: %v", err)
-	}
+	stop()
 
 	var n, distinct, lo3000, hi4500 int64
 	pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT kafka_offset), count(*) FILTER (WHERE kafka_offset < 3000),
@@ -277,15 +263,8 @@ func TestLoaderWaitsOutAReadOnlyDatabase(t *testing.T) {
 
 	_, brokers := testenv.Kafka(t, topic, 2)
 	produce(t, brokers, genConfig(71), 10000)
-	l, err := loader.New(loader.Config{Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: 1000,
-		BatchWait: 100 * time.Millisecond, ProgressEvery: -1, Logger: testLogger(t)}, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
 	setReadOnly(true)
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(lctx) }()
+	l, stop := runLoader(t, pool, brokers, 1000, testLogger(t))
 	time.Sleep(6 * time.Second)
 	failed := l.Stats.DBErrors.Load()
 	if n := l.Stats.Events.Load(); n != 0 {
@@ -298,10 +277,7 @@ func TestLoaderWaitsOutAReadOnlyDatabase(t *testing.T) {
 	}
 	setReadOnly(false)
 	waitLoaded(t, pool, brokers, time.Minute)
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("loader: %v", err)
-	}
+	stop()
 	t.Logf("%d commits refused while read-only, then loaded", failed)
 	reportFault(t, "database read-only for 6 s", 1, pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != 10000 {
