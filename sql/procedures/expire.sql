@@ -16,8 +16,9 @@ BEGIN
     -- raw_retention and fully rolled up, and rollup partitions older than
     -- their level's retention; converts old raw partitions to columnar
     -- (with citus_columnar); trims the default partitions; deletes dead
-    -- letters past dead_letter_retention; makes partitions ahead. One partition per transaction; a partition that is
-    -- busy (lock_timeout) is skipped with a WARNING and retried next time.
+    -- letters past dead_letter_retention; makes partitions ahead. One
+    -- partition per transaction; a partition that is busy (lock_timeout) is
+    -- skipped with a WARNING and retried next time.
     -- (It COMMITs, so it runs as its caller: the DDL is done by functions
     -- that run as the tables' owner and check what they are asked to drop.)
     IF NOT pg_catalog.pg_try_advisory_xact_lock(7236002) THEN
