@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -40,3 +42,23 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string { return "bad event: " + e.Reason }
+
+// Decoder turns one message value into an Event. On bad input it returns a
+// *DecodeError (whose Reason goes to the dead letters) and resets ev. A
+// Decoder is used by one goroutine at a time.
+type Decoder interface {
+	Decode(data []byte, ev *Event) error
+}
+
+// Formats are the message formats the loader reads (Config.Format).
+var Formats = []string{"json"}
+
+// NewDecoder returns a Decoder for a message format: "json" (the default
+// when format is empty).
+func NewDecoder(format string) (Decoder, error) {
+	switch format {
+	case "", "json":
+		return &JSONDecoder{}, nil
+	}
+	return nil, fmt.Errorf("unknown message format %q (known: %s)", format, strings.Join(Formats, ", "))
+}

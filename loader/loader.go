@@ -24,6 +24,7 @@ type Config struct {
 	Brokers []string
 	Topic   string
 	Group   string // consumer group id; loaders with the same group share the partitions
+	Format  string // message format, one of Formats (default "json")
 
 	BatchSize int           // most messages in one transaction (default 20000)
 	BatchWait time.Duration // longest a batch stays open (default 1s)
@@ -94,6 +95,9 @@ func New(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
 	cfg.setDefaults()
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Group == "" {
 		return nil, errors.New("loader: brokers, topic and group are required")
+	}
+	if _, err := NewDecoder(cfg.Format); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
 	}
 	return &Loader{cfg: cfg, pool: pool, log: cfg.Logger, lag: map[int]int64{}}, nil
 }
@@ -213,7 +217,10 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 		}
 	}
 
-	dec := &JSONDecoder{}
+	dec, err := NewDecoder(l.cfg.Format)
+	if err != nil {
+		return err
+	}
 	expected := stored
 	b := &batch{topic: l.cfg.Topic, partition: partition, expected: expected}
 	var opened time.Time // when the batch got its first message
@@ -322,7 +329,7 @@ func (l *Loader) dialLeader(ctx context.Context, partition int) (*kafka.Conn, er
 }
 
 // add decodes one message into the batch: an event or a dead letter.
-func (l *Loader) add(dec *JSONDecoder, b *batch, m kafka.Message) {
+func (l *Loader) add(dec Decoder, b *batch, m kafka.Message) {
 	b.records = append(b.records, record{offset: m.Offset})
 	r := &b.records[len(b.records)-1]
 	if err := dec.Decode(m.Value, &r.ev); err != nil {

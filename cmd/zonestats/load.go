@@ -40,6 +40,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	var k kafkaFlags
 	k.register(fs, getenv)
 	group := fs.String("group", envOr(getenv, "ZONESTATS_GROUP", "zonestats"), "Kafka consumer group; loaders of one group share the partitions (env ZONESTATS_GROUP)")
+	format := fs.String("format", envOr(getenv, "ZONESTATS_FORMAT", "json"), "message format: "+strings.Join(loader.Formats, " or ")+" (env ZONESTATS_FORMAT)")
 	batch := fs.Int("batch-size", 20000, "most messages per partition in one transaction")
 	wait := fs.Duration("batch-wait", time.Second, "longest a batch stays open")
 	maxAge := fs.Duration("max-event-age", 7*24*time.Hour, "events older than this are dead-lettered (negative: no limit)")
@@ -56,13 +57,16 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if len(k.brokerList()) == 0 {
 		return fmt.Errorf("load: no Kafka brokers: set -brokers or KAFKA_BROKERS")
 	}
+	if _, err := loader.NewDecoder(*format); err != nil {
+		return fmt.Errorf("load: -format: %w", err)
+	}
 	pool, err := openPool(ctx, c.databaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	l, err := loader.New(loader.Config{
-		Brokers: k.brokerList(), Topic: k.topic, Group: *group,
+		Brokers: k.brokerList(), Topic: k.topic, Group: *group, Format: *format,
 		BatchSize: *batch, BatchWait: *wait, MaxEventAge: *maxAge, MaxEventFuture: *maxFuture,
 		ProgressEvery: *progress, Logger: log,
 	}, pool)
