@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -197,13 +199,8 @@ func TestRetentionGapIsRecordedNeverSilent(t *testing.T) {
 		t.Fatalf("delete records: error code %d", code)
 	}
 
-	var logs strings.Builder
-	var mu sync.Mutex
-	l, stop := runLoader(t, pool, brokers, 1000, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log, logs := captureLogs()
+	l, stop := runLoader(t, pool, brokers, 1000, log)
 	waitLoaded(t, pool, brokers, time.Minute)
 	stop()
 
@@ -220,14 +217,28 @@ func TestRetentionGapIsRecordedNeverSilent(t *testing.T) {
 	if first != 3000 || last != 4499 || l.Stats.Gaps.Load() != 1500 {
 		t.Errorf("gap %d..%d, counted %d; want 3000..4499, 1500", first, last, l.Stats.Gaps.Load())
 	}
-	mu.Lock()
-	out := logs.String()
-	mu.Unlock()
-	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "offsets lost") {
+	if out := logs(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "offsets lost") {
 		t.Errorf("the loader did not say at error level that offsets were lost:\n%s", out)
 	}
 	testenv.ReportFault(t, testenv.Fault{Kind: "records deleted by retention before loading (gap recorded)", Injected: 1500,
 		Produced: 6000, Counted: n, Lost: 1500 - (last - first + 1), Duplicated: n - distinct})
+}
+
+// captureLogs returns a logger (warnings and errors) and a func that
+// returns what it logged so far.
+func captureLogs() (*slog.Logger, func() string) {
+	var mu sync.Mutex
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return log, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
+	}
 }
 
 type writerFunc func([]byte) (int, error)
@@ -282,5 +293,94 @@ func TestLoaderWaitsOutAReadOnlyDatabase(t *testing.T) {
 	reportFault(t, "database read-only for 6 s", 1, pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != 10000 {
 		t.Errorf("%d events + %d dead letters, produced 10000", events, dead)
+	}
+}
+
+// The database out of connections: every slot a role without superuser
+// rights may take is in use (max_connections), and the loader's own
+// connections were dropped. The loader cannot reconnect: it logs the
+// database's reason as a warning and retries with backoff (a handful of
+// attempts, no spinning); once slots free up it loads everything exactly
+// once, without a restart.
+func TestLoaderWaitsOutADatabaseOutOfConnections(t *testing.T) {
+	if testenv.OnCitus() {
+		t.Skip("plain PostgreSQL: takes every connection slot of the package's only server")
+	}
+	ctx := context.Background()
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	role := testenv.LoginRole(t, "zs_loader", "zonestats_loader")
+	_, brokers := testenv.Kafka(t, topic, 2)
+	cfg := genConfig(75)
+	produce(t, brokers, cfg, 4000)
+	log, logs := captureLogs()
+	l, stop := runLoader(t, testenv.Pool(t, testenv.AsRole(url, role)), brokers, 1000, log)
+	waitLoaded(t, pool, brokers, time.Minute)
+
+	// Take every slot but the superusers' reserve, then swap the loader's
+	// connections for ours while its role may not connect at all (so it
+	// cannot take a freed slot back in between).
+	var hogs []*pgx.Conn
+	t.Cleanup(func() {
+		for _, c := range hogs {
+			c.Close(ctx)
+		}
+	})
+	hog := func(n int) {
+		t.Helper()
+		for range n {
+			c, err := pgx.Connect(ctx, testenv.Cluster().DSN("postgres"))
+			if err != nil {
+				t.Fatalf("connection %d: %v", len(hogs)+1, err)
+			}
+			hogs = append(hogs, c)
+		}
+	}
+	var free int
+	if err := pool.QueryRow(ctx, `SELECT current_setting('max_connections')::int
+		- current_setting('superuser_reserved_connections')::int
+		- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')`).Scan(&free); err != nil {
+		t.Fatal(err)
+	}
+	hog(free)
+	limit := func(n int) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", pgx.Identifier{role}.Sanitize(), n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit(0)
+	var dropped int
+	if err := pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&dropped); err != nil {
+		t.Fatal(err)
+	}
+	hog(dropped)
+	limit(-1)
+	cfg.Seed = 76
+	produce(t, brokers, cfg, 4000)
+	before := l.Stats.Events.Load()
+	time.Sleep(6 * time.Second)
+	if n := l.Stats.Events.Load(); n != before {
+		t.Errorf("%d events committed while the database had no connection slot", n-before)
+	}
+	refused := strings.Count(logs(), "remaining connection slots are reserved")
+	// Two partitions, backoff from 100 ms doubling: about 6 attempts each
+	// in 6 s; a loop without backoff would make thousands.
+	if refused == 0 || refused > 30 {
+		t.Errorf("%d warnings about refused connections in 6 s; want a few (retries with backoff):\n%s", refused, logs())
+	}
+	for _, c := range hogs {
+		c.Close(ctx)
+	}
+	hogs = nil
+	waitLoaded(t, pool, brokers, time.Minute)
+	stop()
+	if out := logs(); strings.Contains(out, "level=ERROR") {
+		t.Errorf("an error (not a warning) for a few seconds without connections:\n%s", out)
+	}
+	t.Logf("%d connections held, %d of the loader's dropped; %d refused reconnects, then loaded", free+dropped, dropped, refused)
+	reportFault(t, "database out of connections for 6 s", 1, pool, brokers)
+	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != 8000 {
+		t.Errorf("%d events + %d dead letters, produced 8000", events, dead)
 	}
 }

@@ -372,7 +372,7 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 24*time.Hour)
 	defer cancel()
 	backoff := newBackoff()
-	var shutdownAt time.Time
+	var shutdownAt, failingSince time.Time
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
 		var gap int64
@@ -415,7 +415,15 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 				return fmt.Errorf("shutting down with an uncommitted batch (it will be read again): %w", err)
 			}
 		}
-		l.log.Warn("batch commit failed; retrying", "partition", b.partition, "attempt", attempt, "err", err)
+		if failingSince.IsZero() {
+			failingSince = started
+		}
+		if transient(err) && time.Since(failingSince) < transientFor {
+			l.log.Warn("batch commit failed; retrying", "partition", b.partition, "attempt", attempt, "err", err)
+		} else {
+			l.log.Error("batch commit failed; retrying", "partition", b.partition, "attempt", attempt, "err", err,
+				"failing_for", time.Since(failingSince).Round(time.Second))
+		}
 		backoff.wait(bctx)
 	}
 }
@@ -487,8 +495,9 @@ type backoff struct{ d time.Duration }
 const transientFor = 30 * time.Second
 
 // transient reports a network timeout, a dropped or refused connection (to
-// the broker or the database) or a database shutting down or starting up:
-// what a retry usually cures.
+// the broker or the database), a database shutting down or starting up,
+// out of connections, or read-only (a standby during a failover): what a
+// retry usually cures.
 func transient(err error) bool {
 	var ne net.Error
 	var pe *pgconn.PgError
@@ -497,7 +506,8 @@ func transient(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
 		errors.As(err, &ce) ||
-		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "08"))
+		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "08") ||
+			pe.Code == "53300" || pe.Code == "25006")
 }
 
 func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
