@@ -177,6 +177,11 @@ func TestDecodeJSONValid(t *testing.T) {
 		{"country lower case", with("country", `"us"`), exampleEvent},
 		{"country mixed digits", with("country", `"a1"`), withEvent(func(e *Event) { e.Country = "A1" })},
 		{"country escaped", with("country", `"\u0075S"`), exampleEvent},
+		// The policy for unknown codes: any two letters or digits are
+		// counted as sent (pseudo-codes and unassigned codes alike).
+		{"country unknown XX", with("country", `"XX"`), withEvent(func(e *Event) { e.Country = "XX" })},
+		{"country Tor T1", with("country", `"T1"`), withEvent(func(e *Event) { e.Country = "T1" })},
+		{"country unassigned zz", with("country", `"zz"`), withEvent(func(e *Event) { e.Country = "ZZ" })},
 		{"ssl_protocol empty is none", with("ssl_protocol", `""`), withEvent(func(e *Event) { e.SSLProtocol = "none" })},
 		{"threat set", with("threat", `"sqli"`), withEvent(func(e *Event) { e.Threat = "sqli" })},
 		{"page_view false", with("page_view", `false`), withEvent(func(e *Event) { e.PageView = false })},
