@@ -19,6 +19,7 @@ import (
 
 	"zonestats/internal/kafkakit"
 	"zonestats/internal/testenv"
+	"zonestats/loader"
 )
 
 // PostgreSQL restarted twice (fast, then immediate: a crash) while the
@@ -382,5 +383,146 @@ func TestLoaderWaitsOutADatabaseOutOfConnections(t *testing.T) {
 	reportFault(t, "database out of connections for 6 s", 1, pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != 8000 {
 		t.Errorf("%d events + %d dead letters, produced 8000", events, dead)
+	}
+}
+
+// Loading, two rollup callers (one waiting its turn, one that returns when
+// another run is in progress) and expiry, all at once: expiry drops old raw
+// partitions only once every level has rolled them up, never a row the
+// loader or a rollup still needs. Every event is counted exactly once at
+// every level, per zone, although the old raw events are gone.
+func TestLoadRollupsAndExpiryConcurrently(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	_, brokers := testenv.Kafka(t, topic, 3)
+	cfg := genConfig(81)
+	produce(t, brokers, cfg, 20000)
+	stop := startLoader(t, pool, brokers, 2000)
+	waitLoaded(t, pool, brokers, time.Minute)
+
+	// Make these loads old (3 and 4 hours ago, in partitions of their own)
+	// and not rolled up yet; expiry may drop them once the rollups have.
+	exec("SELECT zonestats_internal.create_time_partitions('zonestats_internal.raw_events', 'hour', now() - interval '5 hours', now())")
+	cols := strings.Join(loader.RawColumns(), ", ")
+	exec(`INSERT INTO zonestats_internal.raw_events (loaded_at, ` + cols + `)
+		SELECT now() - interval '3 hours' - (kafka_offset % 2) * interval '1 hour', ` + cols + ` FROM zonestats_internal.raw_events`)
+	exec("DELETE FROM zonestats_internal.raw_events WHERE loaded_at > now() - interval '1 hour'")
+	exec("UPDATE zonestats.settings SET raw_retention = '2 hours'")
+	type totals struct{ requests, bytes int64 }
+	perZone := func(sql string) map[int64]totals {
+		t.Helper()
+		rows, err := pool.Query(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int64]totals{}
+		for rows.Next() {
+			var zone int64
+			var v totals
+			if err := rows.Scan(&zone, &v.requests, &v.bytes); err != nil {
+				t.Fatal(err)
+			}
+			m[zone] = v
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	const rawTotals = "SELECT zone_id, count(*), sum(bytes)::bigint FROM zonestats_internal.raw_events"
+	old := perZone(rawTotals + " GROUP BY 1")
+	oldRows := func() (n int64) {
+		pool.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events WHERE loaded_at < now() - interval '2 hours'").Scan(&n)
+		return n
+	}
+
+	cfg.Seed = 82
+	more := produceAsync(t, brokers, cfg, 60000, 12000) // ~5 s
+	var wg sync.WaitGroup
+	var runs [3]atomic.Int64
+	var droppedWhileBusy atomic.Bool
+	quit := make(chan struct{})
+	for i, call := range []string{"CALL zonestats.run_rollups(true)", "CALL zonestats.run_rollups()", "CALL zonestats.expire()"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if _, err := pool.Exec(ctx, call); err != nil {
+					t.Errorf("%s: %v", call, err)
+					return
+				}
+				runs[i].Add(1)
+				if i == 2 && oldRows() == 0 {
+					droppedWhileBusy.Store(true)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	if err := <-more; err != nil {
+		t.Fatal(err)
+	}
+	waitLoaded(t, pool, brokers, time.Minute)
+	close(quit)
+	wg.Wait()
+	stop()
+	t.Logf("rollup runs: %d waiting, %d returning when busy; expiry runs: %d", runs[0].Load(), runs[1].Load(), runs[2].Load())
+	if !droppedWhileBusy.Load() {
+		t.Error("expiry never dropped the old raw partitions while loading and rollups ran; the test proves nothing")
+	}
+	exec("CALL zonestats.run_rollups(true)")
+	exec("CALL zonestats.expire()")
+	if n := oldRows(); n != 0 {
+		t.Fatalf("%d old raw events left after expiry", n)
+	}
+
+	// Expected per zone: the old loads (gone from raw_events) plus
+	// everything loaded since (still there).
+	want := perZone(rawTotals + " WHERE loaded_at > now() - interval '1 hour' GROUP BY 1")
+	var produced int64
+	for zone, v := range old {
+		w := want[zone]
+		want[zone] = totals{w.requests + v.requests, w.bytes + v.bytes}
+	}
+	for _, v := range want {
+		produced += v.requests
+	}
+	if produced != 80000 {
+		t.Errorf("%d events loaded in all, produced 80000", produced)
+	}
+	for _, level := range []string{"rollup_1m", "rollup_1h", "rollup_1d"} {
+		got := perZone("SELECT zone_id, sum(requests)::bigint, sum(bytes)::bigint FROM zonestats." + level + " GROUP BY 1")
+		var counted int64
+		for _, v := range got {
+			counted += v.requests
+		}
+		bad := 0
+		for zone, w := range want {
+			if got[zone] != w {
+				if bad++; bad <= 5 {
+					t.Errorf("%s zone %d: %+v, want %+v", level, zone, got[zone], w)
+				}
+			}
+		}
+		if len(got) != len(want) || bad > 0 {
+			t.Errorf("%s: %d zones, %d differ; want %d zones", level, len(got), bad, len(want))
+		}
+		if level == "rollup_1d" {
+			lost, dup := max(80000-counted, 0), max(counted-80000, 0)
+			testenv.ReportFault(t, testenv.Fault{Kind: "expiry + two rollup callers while loading", Injected: runs[2].Load(),
+				Produced: 80000, Counted: counted, Lost: lost, Duplicated: dup})
+		}
 	}
 }
