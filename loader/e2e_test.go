@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,10 @@ func childLoader() int {
 	defer stop()
 	fmt.Println("ready") // SIGTERM is handled from here on
 	batch, _ := strconv.Atoi(os.Getenv("ZS_BATCH"))
+	level := slog.LevelWarn
+	if os.Getenv("ZS_LOG_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
 	pool, err := pgxpool.New(context.Background(), os.Getenv("ZS_DB"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -48,7 +53,7 @@ func childLoader() int {
 	l, err := loader.New(loader.Config{
 		Brokers: strings.Split(os.Getenv("ZS_BROKERS"), ","), Topic: "events", Group: "zonestats",
 		BatchSize: batch, BatchWait: 50 * time.Millisecond, SessionTimeout: 6 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, pool)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -366,6 +371,58 @@ func waitSome(t *testing.T, pool *pgxpool.Pool, n int64) {
 	t.Fatalf("fewer than %d messages loaded after 2 minutes", n)
 }
 
+// spawnLoader starts a loader as a child process (this test binary, see
+// TestMain) and waits until it handles SIGTERM. Its stderr goes to the
+// test's stderr, and each line to onLog when given (debug level then).
+func spawnLoader(t *testing.T, url string, brokers []string, onLog func(line string)) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ZS_CHILD_LOADER=1", "ZS_DB="+url, "ZS_BROKERS="+strings.Join(brokers, ","), "ZS_BATCH=700")
+	if onLog == nil {
+		cmd.Stderr = os.Stderr
+	} else {
+		cmd.Env = append(cmd.Env, "ZS_LOG_DEBUG=1")
+		logs, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			sc := bufio.NewScanner(logs)
+			for sc.Scan() {
+				if !strings.Contains(sc.Text(), "level=DEBUG") {
+					fmt.Fprintln(os.Stderr, sc.Text())
+				}
+				onLog(sc.Text())
+			}
+		}()
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // not waited for: the test failed on the way
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	// Wait until the child handles SIGTERM (the last one is stopped
+	// with it, possibly at once when everything is loaded already).
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("child loader: %q, %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return cmd
+}
+
 // TestLoaderKilledHardAndRestarted SIGKILLs loader processes mid-stream
 // (between batches or inside one: wherever they happen to be) and restarts
 // them; nothing is lost or loaded twice.
@@ -375,30 +432,7 @@ func TestLoaderKilledHardAndRestarted(t *testing.T) {
 	_, brokers := testenv.Kafka(t, topic, 3)
 	produce(t, brokers, genConfig(4), 60000)
 
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spawn := func() *exec.Cmd {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "ZS_CHILD_LOADER=1", "ZS_DB="+url, "ZS_BROKERS="+strings.Join(brokers, ","), "ZS_BATCH=700")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Wait until the child handles SIGTERM (the last one is stopped
-		// with it, possibly at once when everything is loaded already).
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || line != "ready\n" {
-			t.Fatalf("child loader: %q, %v", line, err)
-		}
-		go io.Copy(io.Discard, out)
-		return cmd
-	}
+	spawn := func() *exec.Cmd { return spawnLoader(t, url, brokers, nil) }
 	// Kills: 3, or ZONESTATS_FAULT_KILLS (make test-faults: 20).
 	n, _ := strconv.Atoi(os.Getenv("ZONESTATS_FAULT_KILLS"))
 	if n <= 0 {
@@ -428,6 +462,84 @@ func TestLoaderKilledHardAndRestarted(t *testing.T) {
 	reportFault(t, "loader killed (SIGKILL) mid-stream", int64(kills), pool, brokers)
 	if events, dead := checkExactlyOnce(t, pool, brokers); events != 60000 || dead != 0 {
 		t.Fatalf("after %d kills: events %d, dead letters %d; want 60000, 0", kills, events, dead)
+	}
+	rollupAndCheck(t, url)
+}
+
+// A loader joins a group that is loading and is SIGKILLed at each step of
+// the rebalance its join starts — before its JoinGroup, between its
+// JoinGroup and its assignment, on its assignment, after its first batch —
+// again and again; the loader that stays takes every partition back once
+// the dead member's session ends. Nothing is lost or loaded twice.
+func TestLoaderKilledDuringRebalance(t *testing.T) {
+	url := testenv.NewDB(t)
+	pool := testenv.Pool(t, url)
+	_, brokers := testenv.Kafka(t, topic, 4)
+	// Kills: one at each step, or ZONESTATS_FAULT_KILLS/2 (make test-faults: 10).
+	n, _ := strconv.Atoi(os.Getenv("ZONESTATS_FAULT_KILLS"))
+	n = max(n/2, 4)
+	total := 3000 + n*9*2000
+	more := produceAsync(t, brokers, genConfig(91), total, 2000) // traffic all along
+
+	// How many partitions the loader that stays holds (its last assignment).
+	var holds atomic.Int32
+	stay := spawnLoader(t, url, brokers, func(line string) {
+		if i := strings.Index(line, "partitions=\"["); i >= 0 && strings.Contains(line, "msg=generation") {
+			list := line[i+len(`partitions="[`):]
+			holds.Store(int32(len(strings.Fields(list[:strings.IndexByte(list, ']')]))))
+		}
+	})
+	waitSome(t, pool, 2000)
+	// Kill points: the joiner's log line to kill on ("" = at once). Not
+	// while its JoinGroup request is still waiting at the broker: the
+	// embedded broker never expires a member whose join reply it could not
+	// deliver (Kafka does, after the session timeout), and the group would
+	// wait for it forever.
+	steps := []struct{ name, line string }{
+		{"before its JoinGroup", ""},
+		{"between its JoinGroup and its assignment", "consumer group: joined group"},
+		{"on its assignment", "msg=generation"},
+		{"after its first batch", "msg=\"batch committed\""},
+	}
+	for i := range n {
+		step := steps[i%len(steps)]
+		reached := make(chan struct{})
+		var once sync.Once
+		joiner := spawnLoader(t, url, brokers, func(line string) {
+			if step.line != "" && strings.Contains(line, step.line) {
+				once.Do(func() { close(reached) })
+			}
+		})
+		if step.line != "" {
+			select {
+			case <-reached:
+			case <-time.After(time.Minute):
+				t.Fatalf("kill %d: the joining loader never logged %q", i+1, step.line)
+			}
+		}
+		joiner.Process.Signal(syscall.SIGKILL)
+		joiner.Wait()
+		t.Logf("kill %d: joining loader killed %s", i+1, step.name)
+		// Once the dead member's session ends (6 s) the group rebalances
+		// again: the loader that stays gets every partition back.
+		time.Sleep(8 * time.Second)
+		for deadline := time.Now().Add(time.Minute); holds.Load() != 4; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("kill %d: the remaining loader holds %d of 4 partitions a minute later", i+1, holds.Load())
+			}
+		}
+	}
+	if err := <-more; err != nil {
+		t.Fatal(err)
+	}
+	waitLoaded(t, pool, brokers, 3*time.Minute)
+	stay.Process.Signal(syscall.SIGTERM)
+	if err := stay.Wait(); err != nil {
+		t.Errorf("loader after SIGTERM: %v (want exit 0)", err)
+	}
+	reportFault(t, "joining loader killed (SIGKILL) during a rebalance", int64(n), pool, brokers)
+	if events, dead := checkExactlyOnce(t, pool, brokers); events != int64(total) || dead != 0 {
+		t.Fatalf("after %d kills: events %d, dead letters %d; want %d, 0", n, events, dead, total)
 	}
 	rollupAndCheck(t, url)
 }

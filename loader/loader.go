@@ -105,7 +105,15 @@ func New(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
 // Run consumes until ctx ends, then finishes the batches in flight and
 // returns nil. It returns an error only if it cannot join the group at all.
 func (l *Loader) Run(ctx context.Context) error {
+	var groupLog kafka.Logger
+	if l.log.Enabled(ctx, slog.LevelDebug) {
+		// The consumer group protocol's steps (join, sync, assignments).
+		groupLog = kafka.LoggerFunc(func(msg string, args ...any) {
+			l.log.Debug("consumer group: " + strings.TrimSpace(fmt.Sprintf(msg, args...)))
+		})
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		Logger:            groupLog,
 		ID:                l.cfg.Group,
 		Brokers:           l.cfg.Brokers,
 		Dialer:            l.cfg.Dialer,
