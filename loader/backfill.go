@@ -140,8 +140,10 @@ func (s FileSummary) String() string {
 	fmt.Fprintf(&b, "  loaded         %d: %d events, %d dead letters\n", s.Loaded, s.Events, s.DeadLetters)
 	fmt.Fprintf(&b, "  duration       %s, %.0f rows/s\n", s.Duration.Round(time.Millisecond), s.Rate())
 	if s.TooOld > 0 {
-		fmt.Fprintf(&b, "  too old        %d events were older than -max-event-age (%s) and went to zonestats.dead_letters;\n"+
-			"                 to backfill old data, load with -max-event-age raised or negative (no limit)\n", s.TooOld, s.MaxEventAge)
+		fmt.Fprintf(&b, "  too old        %d events were older than -max-event-age (%s) and went to zonestats.dead_letters\n"+
+			"                 (reason 'ts too old'); to backfill old data, load with -max-event-age raised (e.g. 8760h)\n"+
+			"                 or negative (-1s: no limit). The README (Backfill) shows how to load these dead letters again.\n",
+			s.TooOld, s.MaxEventAge)
 	}
 	return b.String()
 }
@@ -240,7 +242,8 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 		}
 		if firstBatch && l.cfg.MaxEventAge > 0 && 2*tooOld >= len(b.records) {
 			return fmt.Errorf("backfill: %d of the first %d lines are older than -max-event-age (%s); nothing of this batch was loaded. "+
-				"Backfilling old data needs -max-event-age raised (e.g. 8760h) or negative (no limit)", tooOld, len(b.records), l.cfg.MaxEventAge)
+				"Backfilling old data needs -max-event-age raised (e.g. -max-event-age 8760h) or negative (-max-event-age -1s: no limit)",
+				tooOld, len(b.records), l.cfg.MaxEventAge)
 		}
 		encodeEvents(b)
 		if err := l.commitWithRetry(ctx, b); err != nil {
