@@ -549,3 +549,57 @@ func TestBackfillStreamBatchWaitAndInterrupt(t *testing.T) {
 	}
 	checkLinesOnce(t, pool, "file:stream", 2500)
 }
+
+// TestBackfillGzipMembers: concatenated gzip files (gzip members) are one
+// input.
+func TestBackfillGzipMembers(t *testing.T) {
+	pool := testenv.Pool(t, testenv.NewDB(t))
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.gz"), filepath.Join(dir, "b.gz")
+	wantA := genFile(t, a, genConfig(19), 3000, true)
+	wantB := genFile(t, b, genConfig(20), 2000, true)
+	ba, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	both := filepath.Join(dir, "both.gz")
+	os.WriteFile(both, append(ba, bb...), 0o644)
+	sum, err := loadPath(t, context.Background(), fileLoader(t, pool, loader.Config{BatchSize: 1000}), both, nil)
+	if err != nil || !sum.Complete || sum.Lines != 5000 || sum.Events != 5000 {
+		t.Fatalf("two gzip members: %+v, %v; want 5000 events", sum, err)
+	}
+	for zone, z := range wantB {
+		w := wantA[zone]
+		wantA[zone] = zoneTotal{w.requests + z.requests, w.bytes + z.bytes}
+	}
+	checkTotals(t, pool, wantA)
+}
+
+// TestBackfillTwoLoadsAtOnce: two loads of the same input at the same time
+// (different batch sizes) never load a line twice; a load that finds its
+// batch overlapping the other's stops with an error, and a rerun finishes.
+func TestBackfillTwoLoadsAtOnce(t *testing.T) {
+	pool := testenv.Pool(t, testenv.NewDB(t))
+	path := filepath.Join(t.TempDir(), "events.ndjson")
+	const n = 30000
+	want := genFile(t, path, genConfig(21), n, false)
+	errs := make(chan error, 2)
+	for _, size := range []int{1000, 700} {
+		go func() {
+			_, err := loadPath(t, context.Background(), fileLoader(t, pool, loader.Config{BatchSize: size}), path, nil)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Logf("one of two loads at once: %v", err)
+			if !strings.Contains(err.Error(), "another load of file:") {
+				t.Errorf("error %v; want one saying another load committed meanwhile", err)
+			}
+		}
+	}
+	sum, err := loadPath(t, context.Background(), fileLoader(t, pool, loader.Config{BatchSize: 1000}), path, nil)
+	if err != nil || !sum.Complete {
+		t.Fatalf("rerun: %+v, %v", sum, err)
+	}
+	checkTotals(t, pool, want)
+	checkLinesOnce(t, pool, sum.Topic, n)
+}
