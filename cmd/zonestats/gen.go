@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -27,12 +31,24 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	bad := fs.Float64("bad-share", 0, "share of malformed messages")
 	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
 	partitions := fs.Int("partitions", 8, "partitions of the topic if gen has to create it")
+	out := fs.String("out", "", "write the messages to this file instead of Kafka, one JSON event per line (gzip when it ends in .gz; - for stdout), for load -from-file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
+	}
+	end := time.Now().UTC().Truncate(time.Minute)
+	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad}, *n)
+	if *out != "" {
+		start := time.Now()
+		if err := writeNDJSON(ctx, *out, g, stdout); err != nil {
+			return fmt.Errorf("gen: %w", err)
+		}
+		log.Info("written", "messages", g.Emitted(), "malformed", g.Malformed(), "file", *out,
+			"per_s", int64(float64(g.Emitted())/time.Since(start).Seconds()))
+		return nil
 	}
 	brokers := k.brokerList()
 	if len(brokers) == 0 {
@@ -41,8 +57,6 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := ensureTopic(ctx, brokers, k.topic, *partitions); err != nil {
 		return err
 	}
-	end := time.Now().UTC().Truncate(time.Minute)
-	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad}, *n)
 	start := time.Now()
 	sent, err := kafkakit.Produce(ctx, brokers, k.topic, g, *rate)
 	if err != nil {
@@ -51,6 +65,48 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic,
 		"per_s", int64(float64(sent)/time.Since(start).Seconds()))
 	return nil
+}
+
+// writeNDJSON writes the generator's messages (their values), one a line,
+// to path ("-": stdout), gzip-compressed when path ends in .gz.
+func writeNDJSON(ctx context.Context, path string, g *gen.Generator, stdout io.Writer) (err error) {
+	var w io.Writer = stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	w = bw
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(bw)
+		w = zw
+	}
+	var key, value []byte
+	for ok := true; ok; {
+		if key, value, ok = g.Next(key[:0], value[:0]); ok {
+			if _, err := w.Write(append(value, '\n')); err != nil {
+				return err
+			}
+		}
+		if g.Emitted()%65536 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // ensureTopic creates the topic if the cluster does not have it.

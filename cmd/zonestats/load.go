@@ -46,8 +46,17 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	maxAge := fs.Duration("max-event-age", 7*24*time.Hour, "events older than this are dead-lettered (negative: no limit)")
 	maxFuture := fs.Duration("max-event-future", time.Hour, "events further ahead than this are dead-lettered (negative: no limit)")
 	progress := fs.Duration("progress", 10*time.Second, "progress log period")
+	fromFile := fs.String("from-file", "", "backfill: load the JSON events of this file, one per line (gzip or not; - for stdin) instead of consuming Kafka")
+	sourceID := fs.String("source-id", "", "with -from-file: the input's identity for resuming (required for stdin; default: the SHA-256 of the file)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *fromFile != "" || *sourceID != "" {
+		return runBackfill(ctx, backfillOptions{
+			path: *fromFile, sourceID: *sourceID, common: c, explicit: explicitFlags(fs),
+			cfg: loader.Config{Format: *format, BatchSize: *batch, BatchWait: *wait,
+				MaxEventAge: *maxAge, MaxEventFuture: *maxFuture, ProgressEvery: *progress},
+		}, stdout, stderr)
 	}
 	log, stopProfile, err := c.start(stderr)
 	if err != nil {

@@ -21,6 +21,7 @@ const usage = `zonestats — real-time zone analytics on PostgreSQL
 Usage:
   zonestats migrate up|status   apply or list the SQL migrations
   zonestats load                consume Kafka and COPY events into PostgreSQL
+                                (-from-file FILE: backfill a file of events, resumable)
   zonestats rollup              run the incremental rollups once (CALL zonestats.run_rollups())
   zonestats expire              apply retention once (CALL zonestats.expire())
   zonestats gen                 produce synthetic traffic into Kafka
