@@ -42,11 +42,7 @@ const FileTopicPrefix = "file:"
 // NewFileLoader returns a Loader for LoadFile only: the Kafka settings of
 // cfg (Brokers, Topic, Group) are not needed and not used.
 func NewFileLoader(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
-	cfg.setDefaults()
-	if _, err := NewDecoder(cfg.Format); err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
-	}
-	return &Loader{cfg: cfg, pool: pool, log: cfg.Logger, lag: map[int]int64{}}, nil
+	return newLoader(cfg, pool)
 }
 
 // FileInput is what LoadFile reads.
@@ -259,7 +255,7 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 		events.Add(int64(b.events))
 		dead.Add(int64(b.dead))
 		done.Add(int64(len(b.records)))
-		b.records, b.events, b.dead, b.expected = b.records[:0], 0, 0, b.next
+		b.reset(b.next)
 		return nil
 	}
 	end := func(err error) (FileSummary, error) {

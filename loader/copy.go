@@ -49,7 +49,14 @@ type batch struct {
 	records   []record
 	events    int
 	dead      int
+	bytes     int64  // message bytes
 	copyData  []byte // the events in PostgreSQL's binary COPY format
+}
+
+// reset empties the batch for the messages after it; expected is the
+// offset now stored.
+func (b *batch) reset(expected int64) {
+	b.records, b.events, b.dead, b.bytes, b.expected = b.records[:0], 0, 0, 0, expected
 }
 
 // errStale means the stored offset is not where this batch starts: another

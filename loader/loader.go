@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -39,6 +40,10 @@ type Config struct {
 	SessionTimeout time.Duration // consumer group session timeout (default 10s): how soon a dead loader's partitions move
 	Dialer         *kafka.Dialer // nil: kafka.DefaultDialer
 	Logger         *slog.Logger  // nil: slog.Default()
+
+	// Registerer gets the loader's Prometheus metrics (metrics.go); nil:
+	// none.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +76,7 @@ func (c *Config) setDefaults() {
 // Stats are running totals of one Loader.
 type Stats struct {
 	Messages    atomic.Int64 // messages committed (events + dead letters)
+	Bytes       atomic.Int64 // bytes of those messages
 	Events      atomic.Int64 // events committed to raw_events
 	DeadLetters atomic.Int64 // messages committed to dead_letters
 	Batches     atomic.Int64
@@ -88,6 +94,10 @@ type Loader struct {
 
 	lagMu sync.Mutex
 	lag   map[int]int64 // partition → messages behind the high watermark
+
+	metrics    *metrics     // nil: no Registerer
+	generation atomic.Int32 // the consumer group generation held; 0: none
+	assigned   atomic.Int32 // partitions assigned in it
 }
 
 // New returns a Loader; pool must reach a migrated zonestats database.
@@ -96,10 +106,23 @@ func New(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Group == "" {
 		return nil, errors.New("loader: brokers, topic and group are required")
 	}
+	return newLoader(cfg, pool)
+}
+
+// newLoader makes a Loader of a cfg with its defaults set.
+func newLoader(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
 	if _, err := NewDecoder(cfg.Format); err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
-	return &Loader{cfg: cfg, pool: pool, log: cfg.Logger, lag: map[int]int64{}}, nil
+	l := &Loader{cfg: cfg, pool: pool, log: cfg.Logger, lag: map[int]int64{}}
+	if cfg.Registerer != nil {
+		m, err := newMetrics(cfg.Registerer, l)
+		if err != nil {
+			return nil, fmt.Errorf("loader: metrics: %w", err)
+		}
+		l.metrics = m
+	}
+	return l, nil
 }
 
 // Run consumes until ctx ends, then finishes the batches in flight and
@@ -156,6 +179,16 @@ func (l *Loader) Run(ctx context.Context) error {
 			ids[i] = p.ID
 		}
 		l.log.Info("generation", "id", gen.ID, "member", gen.MemberID, "partitions", ids)
+		l.generation.Store(gen.ID)
+		l.assigned.Store(int32(len(ids)))
+		gen.Start(func(gctx context.Context) {
+			// Marks the end of this generation (for Healthy and metrics);
+			// returns only then, as a partition worker must.
+			<-gctx.Done()
+			if l.generation.CompareAndSwap(gen.ID, 0) {
+				l.assigned.Store(0)
+			}
+		})
 		for _, p := range ids {
 			gen.Start(func(gctx context.Context) { l.partitionWorker(gctx, p) })
 		}
@@ -242,7 +275,7 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 			return err
 		}
 		expected = b.next
-		b.records, b.events, b.dead, b.expected = b.records[:0], 0, 0, expected
+		b.reset(expected)
 		return nil
 	}
 	// Fetch, decode and commit in turn. One fetch brings up to 4 MiB of
@@ -339,6 +372,7 @@ func (l *Loader) dialLeader(ctx context.Context, partition int) (*kafka.Conn, er
 // add decodes one message into the batch: an event or a dead letter.
 func (l *Loader) add(dec Decoder, b *batch, m kafka.Message) {
 	b.records = append(b.records, record{offset: m.Offset})
+	b.bytes += int64(len(m.Value))
 	r := &b.records[len(b.records)-1]
 	if err := dec.Decode(m.Value, &r.ev); err != nil {
 		var de *DecodeError
@@ -381,6 +415,7 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 	defer cancel()
 	backoff := newBackoff()
 	var shutdownAt, failingSince time.Time
+	firstTry := time.Now()
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
 		var gap int64
@@ -391,6 +426,8 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 		if err == nil {
 			l.Stats.Batches.Add(1)
 			l.Stats.Messages.Add(int64(len(b.records)))
+			l.Stats.Bytes.Add(b.bytes)
+			l.metrics.committed(b, time.Since(firstTry))
 			l.Stats.Events.Add(int64(b.events))
 			l.Stats.DeadLetters.Add(int64(b.dead))
 			if gap > 0 {

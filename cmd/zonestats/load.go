@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"zonestats/loader"
 )
@@ -46,6 +47,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	maxAge := fs.Duration("max-event-age", 7*24*time.Hour, "events older than this are dead-lettered (negative: no limit)")
 	maxFuture := fs.Duration("max-event-future", time.Hour, "events further ahead than this are dead-lettered (negative: no limit)")
 	progress := fs.Duration("progress", 10*time.Second, "progress log period")
+	metricsAddr := fs.String("metrics-addr", getenv("ZONESTATS_METRICS_ADDR"), "serve Prometheus metrics (/metrics) and health (/healthz) on this address, e.g. :9464 (env ZONESTATS_METRICS_ADDR; empty: off)")
 	fromFile := fs.String("from-file", "", "backfill: load the JSON events of this file, one per line (gzip or not; - for stdin) instead of consuming Kafka")
 	sourceID := fs.String("source-id", "", "with -from-file: the input's identity for resuming (required for stdin; default: the SHA-256 of the file)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +71,15 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if _, err := loader.NewDecoder(*format); err != nil {
 		return fmt.Errorf("load: -format: %w", err)
 	}
+	var metrics *metricsServer
+	var reg prometheus.Registerer
+	if *metricsAddr != "" {
+		if metrics, err = listenMetrics(*metricsAddr); err != nil {
+			return fmt.Errorf("load: -metrics-addr: %w", err)
+		}
+		defer metrics.ln.Close()
+		reg = metrics.reg
+	}
 	pool, err := openPool(ctx, c.databaseURL)
 	if err != nil {
 		return err
@@ -77,10 +88,13 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	l, err := loader.New(loader.Config{
 		Brokers: k.brokerList(), Topic: k.topic, Group: *group, Format: *format,
 		BatchSize: *batch, BatchWait: *wait, MaxEventAge: *maxAge, MaxEventFuture: *maxFuture,
-		ProgressEvery: *progress, Logger: log,
+		ProgressEvery: *progress, Logger: log, Registerer: reg,
 	}, pool)
 	if err != nil {
 		return err
+	}
+	if metrics != nil {
+		defer metrics.serve(l, log)()
 	}
 	log.Info("loading", "brokers", k.brokers, "topic", k.topic, "group", *group)
 	if err := l.Run(ctx); err != nil {

@@ -1,0 +1,3 @@
+-- Operations: the rollup lag, for psql and the loader's metrics.
+
+{{ template "sql/functions/rollup_lag.sql" . }}
