@@ -3,6 +3,7 @@ module zonestats
 go 1.26.8
 
 require (
+	capnproto.org/go/capnp/v3 v3.0.0-alpha.30 // indirect
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.3.0 // indirect
@@ -33,4 +34,7 @@ require (
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.44.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
+	zenhack.net/go/util v0.0.0-20230414204917-531d38494cf5 // indirect
 )
+
+replace zenhack.net/go/util => ./internal/capnpdeps/zenhackutil
