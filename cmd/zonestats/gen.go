@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -27,8 +29,12 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	bad := fs.Float64("bad-share", 0, "share of malformed messages")
 	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
 	partitions := fs.Int("partitions", 8, "partitions of the topic if gen has to create it")
+	format := fs.String("format", envOr(getenv, "ZONESTATS_FORMAT", "json"), "message format: "+strings.Join(gen.Formats, " or ")+" (env ZONESTATS_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !slices.Contains(gen.Formats, *format) {
+		return fmt.Errorf("gen: -format: unknown message format %q (known: %s)", *format, strings.Join(gen.Formats, ", "))
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -42,13 +48,13 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	end := time.Now().UTC().Truncate(time.Minute)
-	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad}, *n)
+	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad, Format: *format}, *n)
 	start := time.Now()
 	sent, err := kafkakit.Produce(ctx, brokers, k.topic, g, *rate)
 	if err != nil {
 		return err
 	}
-	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic,
+	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic, "format", *format,
 		"per_s", int64(float64(sent)/time.Since(start).Seconds()))
 	return nil
 }
