@@ -71,7 +71,7 @@ test-faults: install-ext
 	rm -rf $(FAULTS) && mkdir -p $(FAULTS)
 	ZONESTATS_FAULT_REPORT=$(CURDIR)/$(FAULTS)/report.jsonl ZONESTATS_FAULT_KILLS=20 \
 		$(GO) test -count=1 -timeout 30m -run 'KilledHard|Survive|Refuses|StopRestart|RetentionGap|ReadOnly' ./loader
-	@for f in FuzzDecodeJSON FuzzParseTimestamp FuzzParseIP; do \
+	@for f in FuzzDecodeJSON FuzzDecodeCapnp FuzzParseTimestamp FuzzParseIP; do \
 		echo "fuzzing $$f for $(FUZZTIME)"; \
 		$(GO) test ./loader -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) > $(FAULTS)/fuzz-$$f.log 2>&1 \
 			|| { cat $(FAULTS)/fuzz-$$f.log; exit 1; }; \
