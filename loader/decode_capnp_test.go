@@ -990,6 +990,17 @@ func BenchmarkDecodeCapnp(b *testing.B) {
 			}
 		}
 	})
+	b.Run("CapnpDecoderLibraryOnly", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		d := CapnpDecoder{libraryOnly: true}
+		var ev Event
+		for b.Loop() {
+			if err := d.Decode(data, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("JSONDecoder", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(json)))
