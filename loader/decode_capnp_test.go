@@ -831,6 +831,46 @@ func TestDecodeCapnpGenerated(t *testing.T) {
 	}
 }
 
+// Every single-byte change of some valid messages (each byte set to each
+// of its 256 values) decodes the same through the fast path and through
+// the library alone, to a valid event or a known reason.
+func TestDecodeCapnpMutations(t *testing.T) {
+	one := encodeCapnp(t, &exampleEvent)
+	bases := [][]byte{
+		one,
+		must(os.ReadFile(filepath.Join("testdata", "capnp", "example.bin"))),
+		frameOf(words(farPtr(false, 0, 1)), one[capnpHdr:]),
+		capnpNull(t, fThreat),
+	}
+	if testing.Short() {
+		bases = bases[:1]
+	}
+	reasons := map[string]int{}
+	for _, base := range bases {
+		in := bytes.Clone(base)
+		for i := range in {
+			orig := in[i]
+			for v := 0; v < 256; v++ {
+				in[i] = byte(v)
+				ev, reason := decodeCapnp(t, in)
+				if reason == "" {
+					checkEventInvariants(t, &ev)
+				} else if !knownCapnpReason(reason) {
+					t.Fatalf("input %x: unknown reason %q", in, reason)
+				}
+				reasons[reason]++
+			}
+			in[i] = orig
+		}
+	}
+	for _, r := range []string{"", "truncated frame", "bad segment table", "no root struct", "bad pointer: root",
+		"bad pointer: colo", "bad colo", "invalid UTF-8", "bad status", "missing field: browser"} {
+		if reasons[r] == 0 {
+			t.Errorf("no mutation gave %q: %v", r, reasons)
+		}
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Fuzzing.
 
