@@ -50,9 +50,10 @@ const (
 	reasonBadPointer     = "bad pointer: "
 )
 
-// maxCapnpSegments is the most segments a message may have: 512, the limit
-// of the C++ and Go readers. An event is written as one segment by every
-// encoder we know; more than one is legal and read.
+// maxCapnpSegments is the most segments a message may have: 512, about
+// what the stream readers of the C++ and Go implementations accept. An
+// event is written as one segment by every encoder we know; more than one
+// is legal and read.
 const maxCapnpSegments = 512
 
 // capnpDepthLimit is the pointer nesting the decoder allows: the root
