@@ -71,12 +71,27 @@ test-faults: install-ext
 	rm -rf $(FAULTS) && mkdir -p $(FAULTS)
 	ZONESTATS_FAULT_REPORT=$(CURDIR)/$(FAULTS)/report.jsonl ZONESTATS_FAULT_KILLS=20 \
 		$(GO) test -count=1 -timeout 30m -run 'Killed|Survive|Refuses|StopRestart|RetentionGap|ReadOnly|OutOfConnections|Concurrently' ./loader
-	@for f in FuzzDecodeJSON FuzzParseTimestamp FuzzParseIP; do \
+	@for f in FuzzDecodeJSON FuzzDecodeCapnp FuzzParseTimestamp FuzzParseIP; do \
 		echo "fuzzing $$f for $(FUZZTIME)"; \
 		$(GO) test ./loader -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) > $(FAULTS)/fuzz-$$f.log 2>&1 \
 			|| { cat $(FAULTS)/fuzz-$$f.log; exit 1; }; \
 	done
 	$(GO) run ./internal/faultreport -faults $(FAULTS)/report.jsonl $(FAULTS)/fuzz-*.log
+
+# The Go code of the Cap'n Proto event schema (loader/schema/event.capnp →
+# event.capnp.go, committed): Debian's capnp compiler (installed if
+# missing) with capnpc-go of the capnp module version go.mod requires, built
+# from the module (not `go install …@version`, which ignores go.mod's
+# replace of a capnp dependency the module proxy does not serve).
+CAPNP_GO := capnproto.org/go/capnp/v3
+.PHONY: capnp
+capnp:
+	@dpkg-query -W -f='$${Status}' capnproto 2>/dev/null | grep -q 'install ok installed' || { \
+		echo "installing: capnproto"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq capnproto; }
+	$(GO) build -o bin/capnpc-go $(CAPNP_GO)/capnpc-go
+	capnp compile --no-standard-import -I"$$($(GO) list -m -f '{{.Dir}}' $(CAPNP_GO))/std" \
+		-o$(CURDIR)/bin/capnpc-go loader/schema/event.capnp
 
 # A bounded run of the decoder fuzzers.
 fuzz:

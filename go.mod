@@ -3,6 +3,7 @@ module zonestats
 go 1.26.8
 
 require (
+	capnproto.org/go/capnp/v3 v3.0.0-alpha.30 // indirect
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.3.0 // indirect
@@ -43,4 +44,7 @@ require (
 	golang.org/x/term v0.43.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	zenhack.net/go/util v0.0.0-20230414204917-531d38494cf5 // indirect
 )
+
+replace zenhack.net/go/util => ./internal/capnpdeps/zenhackutil

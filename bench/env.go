@@ -32,6 +32,7 @@ type env struct {
 	brokers []string
 	genCfg  gen.Config // the events of every run
 	msgs    corpus     // the generated JSON messages (values), in order
+	capnp   corpus     // the same events as Cap'n Proto messages (decode_capnp_ns)
 	binPath string     // the zonestats binary, for the RSS measurement
 	dbSeq   int
 	closers []func()
@@ -115,6 +116,10 @@ func setup(ctx context.Context, full bool, n int, buildBinary bool) (e *env, err
 		return nil, err
 	}
 	progress("generated %d messages, %.0f bytes each on average", n, float64(len(e.msgs.data))/float64(n))
+	if err := e.generateCapnp(); err != nil {
+		return nil, err
+	}
+	progress("the same as Cap'n Proto messages, %.0f bytes each on average", float64(len(e.capnp.data))/float64(n))
 	return e, nil
 }
 
@@ -131,6 +136,32 @@ func (e *env) decodeAll() ([]loader.Event, error) {
 		}
 	}
 	return events, nil
+}
+
+// generateCapnp generates the run's events again as Cap'n Proto messages
+// (gen's Format "capnp": the same events) and checks that each decodes to
+// the event its JSON twin decodes to.
+func (e *env) generateCapnp() error {
+	cfg := e.genCfg
+	cfg.Format = "capnp"
+	g := gen.New(cfg, e.n)
+	var dj loader.JSONDecoder
+	var dc loader.CapnpDecoder
+	var ej, ec loader.Event
+	for i := 0; ; i++ {
+		_, v, ok := g.Next(nil, e.capnp.data)
+		if !ok {
+			return nil
+		}
+		e.capnp.data = v
+		e.capnp.ends = append(e.capnp.ends, len(v))
+		if err := dc.Decode(e.capnp.at(i), &ec); err != nil {
+			return fmt.Errorf("generated capnp message %d does not decode: %w", i, err)
+		}
+		if err := dj.Decode(e.msgs.at(i), &ej); err != nil || ej != ec {
+			return fmt.Errorf("generated message %d: capnp %+v, JSON %+v (%v)", i, ec, ej, err)
+		}
+	}
 }
 
 // close stops everything, in reverse order of start.

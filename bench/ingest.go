@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -27,23 +28,45 @@ func rawRow(row []any, e *loader.Event, partition int32, offset int64) {
 	row[15], row[16] = partition, offset
 }
 
-// ---- decode_json_ns ----
+// ---- decode_json_ns, decode_capnp_ns ----
 
-// runDecode times loader.JSONDecoder.Decode over the generated messages on
-// one goroutine (several passes in quick mode, at least 1,000,000 decodes).
+// runDecode times loader.JSONDecoder.Decode and loader.CapnpDecoder.Decode
+// over the same generated events (JSON and Cap'n Proto messages) on one
+// goroutine, side by side: passes alternate between the two decoders
+// (several passes in quick mode, at least 1,000,000 decodes each).
 func runDecode(ctx context.Context, e *env, r *runState) error {
-	dec := &loader.JSONDecoder{}
+	decoders := []struct {
+		key  string
+		dec  loader.Decoder
+		msgs *corpus
+	}{
+		{"decode_json_ns", &loader.JSONDecoder{}, &e.msgs},
+		{"decode_capnp_ns", &loader.CapnpDecoder{}, &e.capnp},
+	}
 	var ev loader.Event
 	passes := max(1, (1_000_000+e.n-1)/e.n)
-	t0 := time.Now()
+	spent := make([]time.Duration, len(decoders))
+	mallocs := make([]uint64, len(decoders))
+	var ms runtime.MemStats
 	for p := 0; p < passes; p++ {
-		for i := 0; i < e.msgs.len(); i++ {
-			if err := dec.Decode(e.msgs.at(i), &ev); err != nil {
-				return err
+		for k, d := range decoders {
+			runtime.ReadMemStats(&ms)
+			m0 := ms.Mallocs
+			t0 := time.Now()
+			for i := 0; i < d.msgs.len(); i++ {
+				if err := d.dec.Decode(d.msgs.at(i), &ev); err != nil {
+					return err
+				}
 			}
+			spent[k] += time.Since(t0)
+			runtime.ReadMemStats(&ms)
+			mallocs[k] += ms.Mallocs - m0
 		}
 	}
-	r.set("decode_json_ns", float64(time.Since(t0).Nanoseconds())/float64(passes*e.n))
+	for k, d := range decoders {
+		r.set(d.key, float64(spent[k].Nanoseconds())/float64(passes*e.n))
+		progress("run %d/%d  %-26s %.4f allocs/event", r.i, r.of, d.key, float64(mallocs[k])/float64(passes*e.n))
+	}
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (r *runState) set(key string, v float64) {
 }
 
 var groups = []group{
-	{"decode", []string{"decode_json_ns"}, runDecode},
+	{"decode", []string{"decode_json_ns", "decode_capnp_ns"}, runDecode},
 	{"copy", []string{"copy_ceiling_eps"}, runCopyCeiling},
 	{"insert", []string{"insert_baseline_eps"}, runInsertBaseline},
 	{"loader", []string{"loader_eps", "loader_join_ms", "rollup_eps"}, runLoaderAndRollup},

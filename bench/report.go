@@ -36,6 +36,7 @@ var keys = []keyInfo{
 	{"sustained_eps", "events/s", "loader plus run_rollups() every 3 s, until every event is in all three levels", "≥ 200000", atLeast(200000)},
 	{"goagg_baseline_eps", "events/s", "alternative design: aggregate per zone-minute in Go, upsert aggregates into 1m/1h/1d", "", nil},
 	{"decode_json_ns", "ns/event", "loader.JSONDecoder.Decode, one goroutine", "", nil},
+	{"decode_capnp_ns", "ns/event", "loader.CapnpDecoder.Decode of the same events as Cap'n Proto messages, one goroutine, same run", "", nil},
 	{"loader_rss_mb", "MB", "peak RSS (VmHWM) of `zonestats load` as a process, default batch size", "≤ 256", atMost(256)},
 	{"query_timeseries_1m_p50_ms", "ms", "zone_timeseries(busiest zone, last 24 h, '1 minute'): 1440 points, p50", "", nil},
 	{"query_timeseries_1m_p99_ms", "ms", "the same, p99", "≤ 10", atMost(10)},

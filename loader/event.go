@@ -51,14 +51,16 @@ type Decoder interface {
 }
 
 // Formats are the message formats the loader reads (Config.Format).
-var Formats = []string{"json"}
+var Formats = []string{"json", "capnp"}
 
 // NewDecoder returns a Decoder for a message format: "json" (the default
-// when format is empty).
+// when format is empty) or "capnp" (Cap'n Proto, loader/schema/event.capnp).
 func NewDecoder(format string) (Decoder, error) {
 	switch format {
 	case "", "json":
 		return &JSONDecoder{}, nil
+	case "capnp":
+		return &CapnpDecoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown message format %q (known: %s)", format, strings.Join(Formats, ", "))
 }

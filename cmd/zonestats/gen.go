@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,16 +33,23 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	rate := fs.Float64("rate", 0, "messages per second (0: as fast as possible)")
 	partitions := fs.Int("partitions", 8, "partitions of the topic if gen has to create it")
 	out := fs.String("out", "", "write the messages to this file instead of Kafka, one JSON event per line (gzip when it ends in .gz; - for stdout), for load -from-file")
+	format := fs.String("format", envOr(getenv, "ZONESTATS_FORMAT", "json"), "message format: "+strings.Join(gen.Formats, " or ")+" (env ZONESTATS_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !slices.Contains(gen.Formats, *format) {
+		return fmt.Errorf("gen: -format: unknown message format %q (known: %s)", *format, strings.Join(gen.Formats, ", "))
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
 	end := time.Now().UTC().Truncate(time.Minute)
-	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad}, *n)
+	g := gen.New(gen.Config{Seed: *seed, Zones: *zones, Start: end.Add(-*span), End: end, LateShare: *late, BadShare: *bad, Format: *format}, *n)
 	if *out != "" {
+		if *format != "json" {
+			return fmt.Errorf("gen: -out writes JSON lines (for load -from-file); -format %s is for Kafka", *format)
+		}
 		start := time.Now()
 		if err := writeNDJSON(ctx, *out, g, stdout); err != nil {
 			return fmt.Errorf("gen: %w", err)
@@ -62,7 +70,7 @@ func runGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic,
+	log.Info("produced", "messages", sent, "malformed", g.Malformed(), "topic", k.topic, "format", *format,
 		"per_s", int64(float64(sent)/time.Since(start).Seconds()))
 	return nil
 }

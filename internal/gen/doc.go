@@ -35,4 +35,11 @@
 // that requires valid UTF-8, valid JSON without trailing data, all 15 fields
 // with the right JSON types, a parseable IP, 100 <= status <= 599,
 // bytes >= 0 and no NUL characters in strings.
+//
+// With Format "capnp" the values are Cap'n Proto messages of the schema
+// loader/schema/event.capnp instead (one unpacked message in the stream
+// framing, one segment; ts in nanoseconds, the client address as 4 or 16
+// bytes, threat unset when there is none): the same events, and the same
+// messages malformed, in the same order, as kinds of their own
+// (BadKindsCapnp).
 package gen

@@ -33,6 +33,10 @@ type Config struct {
 	LateShare float64
 	// BadShare is the share of malformed messages. Default 0.
 	BadShare float64
+	// Format is the message format, one of Formats: "json" (the default)
+	// or "capnp" (Cap'n Proto, loader/schema/event.capnp). The same Config
+	// gives the same events and the same malformed kinds in either format.
+	Format string
 }
 
 // WithDefaults returns c with zero (or out-of-range) fields replaced by
@@ -64,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Start = c.Start.UTC()
 	c.End = c.End.UTC()
+	if c.Format == "" {
+		c.Format = "json"
+	}
 	return c
 }
 
@@ -129,12 +136,19 @@ type Generator struct {
 	// timestamp cache: "YYYY-MM-DDT" for day tsDay
 	tsDay    int64
 	tsPrefix []byte
+
+	capnp    bool   // Format "capnp"
+	capnpBuf []byte // the segment of the Cap'n Proto message being built
 }
 
 // New returns a generator of total messages for cfg (defaults applied).
 // In-order event times are spread evenly over [Start, End) across total.
+// It panics if cfg.Format is not one of Formats.
 func New(cfg Config, total int) *Generator {
 	cfg = cfg.WithDefaults()
+	if !validFormat(cfg.Format) {
+		panic("gen: unknown format " + strconv.Quote(cfg.Format))
+	}
 	if total < 0 {
 		total = 0
 	}
@@ -145,6 +159,7 @@ func New(cfg Config, total int) *Generator {
 		startMs:  cfg.Start.UnixMilli(),
 		tsDay:    math.MinInt64,
 		tsPrefix: make([]byte, 0, 16),
+		capnp:    cfg.Format == "capnp",
 	}
 	g.r.s = mix64(uint64(cfg.Seed))
 	if span := cfg.End.UnixMilli() - g.startMs; span > 0 {
@@ -323,6 +338,9 @@ func (g *Generator) Next(key, value []byte) (k, v []byte, ok bool) {
 		e.browser != browserBot && r.float() < 0.76
 
 	key = strconv.AppendInt(key, int64(e.zone), 10)
+	if g.capnp {
+		return key, g.appendCapnpMessage(value, &e, kind), true
+	}
 	switch kind {
 	case badNone:
 		value = g.appendEvent(value, &e, kind)
