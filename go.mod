@@ -47,4 +47,6 @@ require (
 	zenhack.net/go/util v0.0.0-20230414204917-531d38494cf5 // indirect
 )
 
+// capnp needs zenhack.net/go/util, which the Go module proxy does not serve:
+// internal/capnpdeps/zenhackutil implements the one package capnp uses.
 replace zenhack.net/go/util => ./internal/capnpdeps/zenhackutil
