@@ -107,10 +107,17 @@ func startLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int) 
 // the loader too (for its Stats).
 func runLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, batch int, log *slog.Logger) (*loader.Loader, func()) {
 	t.Helper()
-	l, err := loader.New(loader.Config{
+	return runLoaderWith(t, pool, loader.Config{
 		Brokers: brokers, Topic: topic, Group: "zonestats", BatchSize: batch, BatchWait: 100 * time.Millisecond,
 		Logger: log, ProgressEvery: -1,
-	}, pool)
+	})
+}
+
+// runLoaderWith runs a loader of the given configuration until the
+// returned stop is called.
+func runLoaderWith(t *testing.T, pool *pgxpool.Pool, cfg loader.Config) (*loader.Loader, func()) {
+	t.Helper()
+	l, err := loader.New(cfg, pool)
 	if err != nil {
 		t.Fatal(err)
 	}

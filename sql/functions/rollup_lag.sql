@@ -15,8 +15,9 @@ BEGIN
     -- time between the newest raw event and the newest rolled-up one; when
     -- the rollups stop it keeps growing (alert on it). The events just
     -- past the bookmark are found through the event_id BRIN indexes, so
-    -- the cost does not grow with the backlog. Runs as the tables' owner:
-    -- any role may ask.
+    -- the cost does not grow with the backlog. Runs as the tables' owner,
+    -- so the reader, loader and admin roles may ask without reading raw
+    -- events.
     SELECT r.last_event_id INTO v_done FROM zonestats_internal.rollup_state r;
     SELECT min(e.loaded_at) INTO v_oldest FROM zonestats_internal.raw_events e
      WHERE e.event_id > v_done AND e.event_id <= v_done + 100000;
@@ -31,4 +32,5 @@ END
 $$;
 COMMENT ON FUNCTION zonestats.rollup_lag() IS
     'seconds the oldest loaded event has waited for the rollups (0: caught up); the loader exports it as zonestats_rollup_lag_seconds';
-GRANT EXECUTE ON FUNCTION zonestats.rollup_lag() TO PUBLIC;
+REVOKE ALL ON FUNCTION zonestats.rollup_lag() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zonestats.rollup_lag() TO zonestats_reader, zonestats_loader, zonestats_admin;
