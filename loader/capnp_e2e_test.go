@@ -66,37 +66,13 @@ func capnpEvent(t *testing.T, ev loader.Event, extra bool, mod func(e schema.Eve
 // startFormatLoader is startLoader for a message format.
 func startFormatLoader(t *testing.T, pool *pgxpool.Pool, brokers []string, format string) (stop func()) {
 	t.Helper()
-	l, err := loader.New(loader.Config{
+	_, stop = runLoaderWith(t, pool, loader.Config{
 		Brokers: brokers, Topic: topic, Group: "zonestats", Format: format, BatchSize: 700,
 		BatchWait: 100 * time.Millisecond, Logger: testLogger(t), ProgressEvery: -1,
-	}, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("loader: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("loader did not stop within 60s")
-		}
-	}
-	t.Cleanup(stop)
+	})
 	return stop
 }
 
-// rawEvents returns the events of partition 0 by offset.
 func rawEvents(t *testing.T, pool *pgxpool.Pool) map[int64]loader.Event {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT kafka_offset, ts, zone_id, host(client_ip), country, colo,

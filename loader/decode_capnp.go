@@ -438,28 +438,11 @@ func (d *CapnpDecoder) apply(fl *capnpFields, ev *Event) string {
 			bad |= 1 << f
 			continue
 		}
-		s := "none"
+		s := "none" // an empty ssl_protocol
 		if len(v) > 0 || f != fSSLProtocol {
 			s = d.intern(v)
 		}
-		switch f {
-		case fColo:
-			ev.Colo = s
-		case fMethod:
-			ev.Method = s
-		case fContentType:
-			ev.ContentType = s
-		case fCacheStatus:
-			ev.CacheStatus = s
-		case fSSLProtocol:
-			ev.SSLProtocol = s
-		case fIPClass:
-			ev.IPClass = s
-		case fThreat:
-			ev.Threat = s
-		case fBrowser:
-			ev.Browser = s
-		}
+		setLabel(ev, f, s)
 	}
 	switch {
 	case bad != 0:

@@ -454,34 +454,39 @@ func (p *jsonParser) parseField(f, i int, ev *Event) int {
 		}
 		ok = len(val) >= min && len(val) <= MaxLabel && validLabel(val)
 		if ok {
-			s := "none"
+			s := "none" // an empty ssl_protocol
 			if len(val) > 0 || f != fSSLProtocol {
 				s = p.d.intern(val)
 			}
-			switch f {
-			case fColo:
-				ev.Colo = s
-			case fMethod:
-				ev.Method = s
-			case fContentType:
-				ev.ContentType = s
-			case fCacheStatus:
-				ev.CacheStatus = s
-			case fSSLProtocol:
-				ev.SSLProtocol = s
-			case fIPClass:
-				ev.IPClass = s
-			case fThreat:
-				ev.Threat = s
-			case fBrowser:
-				ev.Browser = s
-			}
+			setLabel(ev, f, s)
 		}
 	}
 	if !ok {
 		p.bad(f)
 	}
 	return next
+}
+
+// setLabel sets label field f of ev to s.
+func setLabel(ev *Event, f int, s string) {
+	switch f {
+	case fColo:
+		ev.Colo = s
+	case fMethod:
+		ev.Method = s
+	case fContentType:
+		ev.ContentType = s
+	case fCacheStatus:
+		ev.CacheStatus = s
+	case fSSLProtocol:
+		ev.SSLProtocol = s
+	case fIPClass:
+		ev.IPClass = s
+	case fThreat:
+		ev.Threat = s
+	case fBrowser:
+		ev.Browser = s
+	}
 }
 
 // validLabel reports whether b has no control character (< 0x20) and no DEL.
