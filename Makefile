@@ -65,11 +65,14 @@ test-citus: install-ext
 # fuzzer for FUZZTIME, then a table of faults injected, events produced,
 # counted, lost, duplicated and dead-lettered, and fuzz executions. Fails if
 # an event was lost or duplicated (or a test or fuzzer failed).
+# CITUS=1 runs the fault tests on a Citus cluster (coordinator and two
+# workers; the tests that stop or reconfigure the only server skip there).
 FUZZTIME ?= 30s
 FAULTS := bin/faults
+CITUS ?=
 test-faults: install-ext
 	rm -rf $(FAULTS) && mkdir -p $(FAULTS)
-	ZONESTATS_FAULT_REPORT=$(CURDIR)/$(FAULTS)/report.jsonl ZONESTATS_FAULT_KILLS=20 \
+	ZONESTATS_FAULT_REPORT=$(CURDIR)/$(FAULTS)/report.jsonl ZONESTATS_FAULT_KILLS=20 ZONESTATS_TEST_CITUS=$(CITUS) \
 		$(GO) test -count=1 -timeout 30m -run 'Killed|Survive|Refuses|StopRestart|RetentionGap|ReadOnly|OutOfConnections|Concurrently' ./loader
 	@for f in FuzzDecodeJSON FuzzDecodeCapnp FuzzParseTimestamp FuzzParseIP; do \
 		echo "fuzzing $$f for $(FUZZTIME)"; \

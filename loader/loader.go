@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -539,20 +536,25 @@ type backoff struct{ d time.Duration }
 // before they are errors.
 const transientFor = 30 * time.Second
 
-// transient reports a network timeout, a dropped or refused connection (to
-// the broker or the database), a database shutting down or starting up,
-// out of connections, or read-only (a standby during a failover): what a
-// retry usually cures.
+// transient reports an error that a retry usually cures: anything that is
+// not the database's refusal (a network timeout, a dropped, closed or
+// refused connection — to the broker or the database), or the database
+// shutting down or starting up, out of connections, in a serialization
+// conflict, or read-only (a standby during a failover). A refusal for
+// privileges, a missing object, bad credentials or the like is not.
 func transient(err error) bool {
-	var ne net.Error
 	var pe *pgconn.PgError
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ne) && ne.Timeout() ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		errors.As(err, &ce) ||
-		errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "08") ||
-			pe.Code == "53300" || pe.Code == "25006")
+	if !errors.As(err, &pe) {
+		return true
+	}
+	if len(pe.Code) != 5 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "08", "40", "53", "57":
+		return true
+	}
+	return pe.Code == "25006"
 }
 
 func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
