@@ -151,9 +151,7 @@ DROP FUNCTION IF EXISTS zonestats_internal.rollup_level(timestamptz, timestamptz
 {{ template "sql/functions/rollup_window.sql" . }}
 {{ template "sql/functions/rollup_events.sql" . }}
 {{ template "sql/procedures/run_rollups.sql" . }}
-{{ template "sql/functions/expire_partition.sql" . }}
 {{ template "sql/functions/expire_default_rows.sql" . }}
-{{ template "sql/functions/make_columnar.sql" . }}
 {{ template "sql/functions/round_edge.sql" . }}
 {{ template "sql/functions/query_range.sql" . }}
 {{ template "sql/functions/range_pieces.sql" . }}

@@ -7,4 +7,3 @@ COMMENT ON COLUMN zonestats.settings.dead_letter_retention IS
     'dead letters received longer ago than this are deleted by expire(); NULL keeps them';
 
 {{ template "sql/functions/expire_dead_letters.sql" . }}
-{{ template "sql/procedures/expire.sql" . }}

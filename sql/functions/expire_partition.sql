@@ -16,7 +16,8 @@ BEGIN
     -- Drops one time partition of raw_events, rollup_1m or rollup_1h if it
     -- is past its retention (settings) and, for raw events, every row in it
     -- is rolled up. Returns 'dropped'; 'pending' (raw rows not rolled up
-    -- yet) or 'busy' (no lock within lock_timeout), both with a WARNING;
+    -- yet) or 'busy' (no lock within lock_timeout, or a deadlock), both
+    -- with a WARNING;
     -- 'kept' when it is not expired or not such a partition. Runs as the
     -- tables' owner (SECURITY DEFINER: DROP takes ownership), so it checks
     -- everything itself: the caller can drop nothing else.
@@ -47,7 +48,10 @@ BEGIN
         END IF;
         EXECUTE format('DROP TABLE %s', p_partition);
         RETURN 'dropped';
-    EXCEPTION WHEN lock_not_available THEN
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        -- deadlock_detected: on Citus a DROP can deadlock with a COPY or a
+        -- rollup across the nodes, and the deadlock detector may cancel the
+        -- DROP; the partition is simply busy then.
         RAISE WARNING 'zonestats.expire: % kept: busy, will retry next time', p_partition
             USING DETAIL = SQLERRM;
         RETURN 'busy';

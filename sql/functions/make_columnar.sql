@@ -3,6 +3,7 @@ RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     s       zonestats.settings;
@@ -32,7 +33,15 @@ BEGIN
     IF v_pending THEN
         RETURN false;
     END IF;
-    PERFORM alter_table_set_access_method(p_partition, 'columnar');
+    BEGIN
+        PERFORM alter_table_set_access_method(p_partition, 'columnar');
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        -- Busy (on Citus the rewrite can deadlock with a COPY across the
+        -- nodes, and the deadlock detector may cancel it): next time.
+        RAISE WARNING 'zonestats.expire: % not made columnar: busy, will retry next time', p_partition
+            USING DETAIL = SQLERRM;
+        RETURN false;
+    END;
     RETURN true;
 END
 $$;

@@ -37,6 +37,10 @@ BEGIN
            OR (tp.parent_table = 'zonestats.rollup_1h'::regclass AND tp.to_value <= v_now - s.hour_retention)
         ORDER BY tp.to_value
     LOOP
+        -- Not while a rollup chunk runs (the rollups' lock, per transaction):
+        -- dropping a partition the rollups read or write would make them
+        -- wait, and on Citus can deadlock with them across the nodes.
+        PERFORM pg_catalog.pg_advisory_xact_lock(7236001);
         CASE zonestats_internal.expire_partition(p.partition)
             WHEN 'dropped' THEN v_dropped := v_dropped + 1;
             WHEN 'kept' THEN NULL;
@@ -57,6 +61,7 @@ BEGIN
               AND tp.to_value <= v_now - s.raw_columnar_after
             ORDER BY tp.to_value
         LOOP
+            PERFORM pg_catalog.pg_advisory_xact_lock(7236001);  -- as above
             IF zonestats_internal.make_columnar(p.partition) THEN
                 v_columnar := v_columnar + 1;
             END IF;
