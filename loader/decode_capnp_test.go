@@ -964,34 +964,14 @@ func FuzzDecodeCapnp(f *testing.F) {
 // The committed seed corpus: files named valid_* decode, all others fail
 // with a known reason.
 func TestDecodeCapnpFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeCapnp")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) < 10 {
-		t.Fatalf("only %d seed files", len(entries))
-	}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-		if len(lines) != 2 || lines[0] != "go test fuzz v1" ||
-			!strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
-			t.Fatalf("%s: not a go test fuzz v1 file with one []byte", e.Name())
-		}
-		data, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
+	for _, e := range seedCorpus(t, "FuzzDecodeCapnp") {
+		data := e.data
 		_, reason := decodeCapnp(t, []byte(data))
-		if valid := strings.HasPrefix(e.Name(), "valid_"); valid != (reason == "") {
-			t.Errorf("%s: reason %q", e.Name(), reason)
+		if valid := strings.HasPrefix(e.name, "valid_"); valid != (reason == "") {
+			t.Errorf("%s: reason %q", e.name, reason)
 		}
 		if reason != "" && !knownCapnpReason(reason) {
-			t.Errorf("%s: unknown reason %q", e.Name(), reason)
+			t.Errorf("%s: unknown reason %q", e.name, reason)
 		}
 	}
 }

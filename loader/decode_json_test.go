@@ -1154,9 +1154,16 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
-// The committed seed corpus: files named valid_* decode, all others fail.
-func TestDecodeJSONFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeJSON")
+type fuzzSeed struct {
+	name string
+	data string
+}
+
+// seedCorpus reads the committed seed corpus of a fuzz target (at least 10
+// files, each a go test fuzz v1 file with one []byte).
+func seedCorpus(t *testing.T, target string) []fuzzSeed {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -1164,6 +1171,7 @@ func TestDecodeJSONFuzzCorpus(t *testing.T) {
 	if len(entries) < 10 {
 		t.Fatalf("only %d seed files", len(entries))
 	}
+	var seeds []fuzzSeed
 	for _, e := range entries {
 		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
@@ -1178,10 +1186,19 @@ func TestDecodeJSONFuzzCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
+		seeds = append(seeds, fuzzSeed{e.Name(), data})
+	}
+	return seeds
+}
+
+// The committed seed corpus: files named valid_* decode, all others fail.
+func TestDecodeJSONFuzzCorpus(t *testing.T) {
+	for _, e := range seedCorpus(t, "FuzzDecodeJSON") {
+		data := e.data
 		var ev Event
-		err = DecodeJSON([]byte(data), &ev)
-		if valid := strings.HasPrefix(e.Name(), "valid_"); valid != (err == nil) {
-			t.Errorf("%s: DecodeJSON error %v", e.Name(), err)
+		err := DecodeJSON([]byte(data), &ev)
+		if valid := strings.HasPrefix(e.name, "valid_"); valid != (err == nil) {
+			t.Errorf("%s: DecodeJSON error %v", e.name, err)
 		}
 		compareWithReference(t, []byte(data), nil)
 	}
