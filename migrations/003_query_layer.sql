@@ -157,7 +157,6 @@ DROP FUNCTION IF EXISTS zonestats_internal.rollup_level(timestamptz, timestamptz
 {{ template "sql/functions/range_pieces.sql" . }}
 {{ template "sql/functions/top.sql" . }}
 {{ template "sql/functions/top_keys.sql" . }}
-{{ template "sql/functions/zone_timeseries.sql" . }}
 {{ template "sql/functions/zone_summary.sql" . }}
 {{ template "sql/functions/zone_top.sql" . }}
 {{ template "sql/views/traffic_hourly.sql" . }}
