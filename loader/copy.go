@@ -270,13 +270,84 @@ func appendInet(buf []byte, a netip.Addr) []byte {
 // "COPY raw_events, line 37, column zone_id: …".
 var copyLine = regexp.MustCompile(`COPY raw_events, line (\d+)`)
 
+// refusal is an event the database refuses, by its index in b.records.
+type refusal struct {
+	i  int
+	pe *pgconn.PgError
+}
+
+// findRefused finds the events of the batch that the database refuses for
+// their data when the error names no line (Citus reports a shard's COPY
+// error without it): it COPYs halves of the events in transactions that
+// are always rolled back, and halves again those refused, down to single
+// events. None when no event is refused on its own.
+func findRefused(ctx context.Context, conn *pgx.Conn, b *batch) ([]refusal, error) {
+	var idx []int
+	for i := range b.records {
+		if b.records[i].reason == "" {
+			idx = append(idx, i)
+		}
+	}
+	var found []refusal
+	var search func(part []int, known bool) error
+	search = func(part []int, known bool) error {
+		if !known {
+			buf := appendCopyHeader(nil)
+			for _, i := range part {
+				buf = appendCopyRow(buf, &b.records[i].ev, int32(b.partition), b.records[i].offset)
+			}
+			buf = appendCopyTrailer(buf)
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), copyEventsSQL)
+			tx.Rollback(context.WithoutCancel(ctx))
+			pe := dataError(err)
+			if pe == nil {
+				return err // nil: this part is accepted
+			}
+			if len(part) == 1 {
+				found = append(found, refusal{part[0], pe})
+				return nil
+			}
+		}
+		if len(part) < 2 {
+			return nil
+		}
+		if err := search(part[:len(part)/2], false); err != nil {
+			return err
+		}
+		return search(part[len(part)/2:], false)
+	}
+	// The whole batch is known to be refused.
+	err := search(idx, true)
+	return found, err
+}
+
+// dataError returns err's database error if it refuses data (SQLSTATE
+// class 22 or 23), else nil. Citus passes a constraint violation on a
+// shard on as an internal error (XX000) with the shard's message, which
+// says "violates … constraint": that counts too.
+func dataError(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	if strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") ||
+		pe.Code == "XX000" && strings.Contains(pe.Message, " violates ") && strings.Contains(pe.Message, " constraint ") {
+		return pe
+	}
+	return nil
+}
+
 // refusedEvent returns the index in b.records of the event the database
 // refused in the batch's COPY for a data or constraint error (SQLSTATE
 // class 22 or 23: retrying it cannot help), with the error; -1 when err is
 // not such an error or does not say which row.
 func refusedEvent(b *batch, err error) (int, *pgconn.PgError) {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || !(strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+	pe := dataError(err)
+	if pe == nil {
 		return -1, nil
 	}
 	m := copyLine.FindStringSubmatch(pe.Where)

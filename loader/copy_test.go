@@ -94,3 +94,55 @@ func TestCommitRoundTripAndFencing(t *testing.T) {
 		t.Fatalf("gap %d..%d, rows %d, %v", first, last, n, err)
 	}
 }
+
+// TestFindRefusedByTrial: when the database's error names no row (as on
+// Citus), findRefused finds exactly the events it refuses by copying
+// halves in transactions it rolls back, and writes nothing.
+func TestFindRefusedByTrial(t *testing.T) {
+	ctx := context.Background()
+	conn := testenv.Conn(t, testenv.NewDB(t))
+	if _, err := conn.Exec(ctx, "ALTER TABLE zonestats_internal.raw_events ADD CONSTRAINT refuse_zone_13 CHECK (zone_id <> 13)"); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{TS: time.Now().UTC(), ZoneID: 1, ClientIP: netip.MustParseAddr("192.0.2.1"), Country: "US", Colo: "SFO",
+		Method: "GET", Status: 200, ContentType: "html", CacheStatus: "hit", SSLProtocol: "none", IPClass: "clean", Browser: "x"}
+	evs := make([]Event, 100)
+	want := map[int]bool{0: true, 7: true, 50: true, 51: true, 99: true}
+	for i := range evs {
+		evs[i] = ev
+		if want[i] {
+			evs[i].ZoneID = 13
+		}
+	}
+	b := testBatch(0, 0, evs)
+	b.records[3].reason, b.events, b.dead = "a dead letter already", b.events-1, 1 // skipped by the search
+	found, err := findRefused(ctx, conn, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]bool{}
+	for _, r := range found {
+		got[r.i] = true
+		if r.pe.Code != "23514" && !(testenv.OnCitus() && r.pe.Code == "XX000") {
+			t.Errorf("event %d: SQLSTATE %s, want 23514", r.i, r.pe.Code)
+		}
+	}
+	if len(found) != len(want) || len(got) != len(want) {
+		t.Errorf("found %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i] {
+			t.Errorf("event %d not found", i)
+		}
+	}
+	var n int64
+	conn.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d rows written by the search", n)
+	}
+	// Nothing refused: nothing found.
+	ok := testBatch(0, 0, evs[1:7])
+	if found, err := findRefused(ctx, conn, ok); err != nil || len(found) != 0 {
+		t.Errorf("a batch the database accepts: found %v, %v", found, err)
+	}
+}

@@ -83,11 +83,9 @@ func TestLoaderAndRollupsSurvivePostgresRestarts(t *testing.T) {
 // An event the decoder accepts but the database refuses (here: a CHECK
 // constraint an operator added) goes to the dead letters with the
 // database's reason; the rest of its batch loads, nothing is retried
-// forever, and every message is accounted for exactly once.
+// forever, and every message is accounted for exactly once. (On Citus the
+// error names no line: the loader finds the events by trial.)
 func TestEventsTheDatabaseRefusesAreDeadLettered(t *testing.T) {
-	if testenv.OnCitus() {
-		t.Skip("plain PostgreSQL: Citus reports a shard's COPY error without the row")
-	}
 	ctx := context.Background()
 	url := testenv.NewDB(t)
 	pool := testenv.Pool(t, url)
@@ -102,9 +100,13 @@ func TestEventsTheDatabaseRefusesAreDeadLettered(t *testing.T) {
 
 	events, dead := checkExactlyOnce(t, pool, brokers)
 	var refused, zone13, zone13raw int64
+	code := "23514" // check_violation; Citus passes it on as an internal error
+	if testenv.OnCitus() {
+		code = "XX000"
+	}
 	defer func() { reportFault(t, "events refused by the database", refused, pool, brokers) }()
 	pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE convert_from(payload, 'UTF8')::json->>'zone_id' = '13')
-		FROM zonestats.dead_letters WHERE reason LIKE 'refused by the database: %refuse_zone_13%(SQLSTATE 23514)'`).Scan(&refused, &zone13)
+		FROM zonestats.dead_letters WHERE reason LIKE 'refused by the database: %refuse_zone_13%(SQLSTATE '||$1||')'`, code).Scan(&refused, &zone13)
 	pool.QueryRow(ctx, "SELECT count(*) FROM zonestats_internal.raw_events WHERE zone_id = 13").Scan(&zone13raw)
 	t.Logf("%d events, %d dead letters, %d refused by the database", events, dead, refused)
 	if refused == 0 || zone13 != refused || zone13raw != 0 || events+dead != 20000 {

@@ -300,6 +300,8 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 					fetch.Close()
 					return err
 				}
+				// A slow commit must not make the rest of this fetch time out.
+				conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
 			}
 		}
 		hwm := fetch.HighWaterMark()
@@ -439,13 +441,27 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 		if errors.Is(err, errStale) {
 			return err
 		}
+		var refused []refusal
 		if i, pe := refusedEvent(b, err); i >= 0 {
-			// An event the decoder let through but the database refuses
-			// (a constraint added by the operator, say): retrying cannot
-			// help, so it goes to the dead letters and the rest commits.
-			l.log.Warn("event refused by the database; dead-lettered", "partition", b.partition,
-				"offset", b.records[i].offset, "err", pe.Message, "sqlstate", pe.Code)
-			b.reject(i, fmt.Sprintf("refused by the database: %s (SQLSTATE %s)", pe.Message, pe.Code))
+			refused = []refusal{{i, pe}}
+		} else if pe != nil {
+			// The error names no line (Citus): find the events by trial.
+			if werr := l.withConn(bctx, func(cctx context.Context, c *pgxpool.Conn) (ferr error) {
+				refused, ferr = findRefused(cctx, c.Conn(), b)
+				return ferr
+			}); werr != nil {
+				l.log.Warn("looking for the refused events", "partition", b.partition, "err", werr)
+			}
+		}
+		if len(refused) > 0 {
+			// Events the decoder let through but the database refuses (a
+			// constraint added by the operator, say): retrying cannot
+			// help, so they go to the dead letters and the rest commits.
+			for _, r := range refused {
+				l.log.Warn("event refused by the database; dead-lettered", "partition", b.partition,
+					"offset", b.records[r.i].offset, "err", r.pe.Message, "sqlstate", r.pe.Code)
+				b.reject(r.i, fmt.Sprintf("refused by the database: %s (SQLSTATE %s)", r.pe.Message, r.pe.Code))
+			}
 			continue
 		}
 		l.Stats.DBErrors.Add(1)
