@@ -42,7 +42,6 @@ const FileTopicPrefix = "file:"
 // NewFileLoader returns a Loader for LoadFile only: the Kafka settings of
 // cfg (Brokers, Topic, Group) are not needed and not used.
 func NewFileLoader(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
-	cfg.setDefaults()
 	return newLoader(cfg, pool)
 }
 

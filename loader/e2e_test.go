@@ -195,6 +195,15 @@ func checkExactlyOnce(t *testing.T, pool *pgxpool.Pool, brokers []string) (event
 	return events, dead
 }
 
+// checkAllOnce is checkExactlyOnce for a topic that got produced messages:
+// every one is in the database once, as an event or a dead letter.
+func checkAllOnce(t *testing.T, pool *pgxpool.Pool, brokers []string, produced int64) {
+	t.Helper()
+	if events, dead := checkExactlyOnce(t, pool, brokers); events+dead != produced {
+		t.Errorf("%d events + %d dead letters, produced %d", events, dead, produced)
+	}
+}
+
 // reportFault adds the test's figures to the fault report (make
 // test-faults): messages Kafka holds against rows in the database.
 func reportFault(t *testing.T, kind string, injected int64, pool *pgxpool.Pool, brokers []string) {

@@ -99,15 +99,15 @@ type Loader struct {
 
 // New returns a Loader; pool must reach a migrated zonestats database.
 func New(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
-	cfg.setDefaults()
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Group == "" {
 		return nil, errors.New("loader: brokers, topic and group are required")
 	}
 	return newLoader(cfg, pool)
 }
 
-// newLoader makes a Loader of a cfg with its defaults set.
+// newLoader makes a Loader of cfg, its zero values set to the defaults.
 func newLoader(cfg Config, pool *pgxpool.Pool) (*Loader, error) {
+	cfg.setDefaults()
 	if _, err := NewDecoder(cfg.Format); err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
