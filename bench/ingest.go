@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -264,6 +265,11 @@ func runLoaderAndRollup(ctx context.Context, e *env, r *runState) error {
 	}
 	defer done()
 
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	lr, err := startLoader(ctx, e, url, r.topic, "loader")
 	if err != nil {
 		return err
@@ -273,6 +279,7 @@ func runLoaderAndRollup(ctx context.Context, e *env, r *runState) error {
 		return err
 	}
 	loaded := time.Since(lr.started)
+	stopProfile()
 	if err := lr.stop(); err != nil {
 		return err
 	}
@@ -294,6 +301,35 @@ func runLoaderAndRollup(ctx context.Context, e *env, r *runState) error {
 	}
 	r.set("rollup_eps", float64(e.n)/rolled.Seconds())
 	return nil
+}
+
+// cpuProfile is the -cpuprofile file: a CPU profile of the whole bench
+// process (loader, embedded broker, bench) while loader_eps is timed; each
+// run overwrites it, so it holds the last run.
+var cpuProfile string
+
+// startCPUProfile starts the -cpuprofile profile, if asked for; stop may be
+// called more than once.
+func startCPUProfile() (stop func(), err error) {
+	if cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			progress("wrote the CPU profile %s", cpuProfile)
+		})
+	}, nil
 }
 
 // checkRolledUp asserts that every raw event is in every rollup level.

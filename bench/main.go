@@ -95,6 +95,7 @@ func run() error {
 	out := flag.String("out", "bench/out/summary.json", "where to write the figures (flat JSON)")
 	runs := flag.Int("runs", 3, "runs per figure; every figure is the median over the runs")
 	only := flag.String("only", "", "comma-separated groups or keys to run (groups: decode,copy,insert,loader,sustained,goagg,rss,queries)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process while the loader_eps clock runs (last run) to this file")
 	flag.Parse()
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")

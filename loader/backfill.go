@@ -299,6 +299,7 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 				s.Lines = rd.total
 				return s, nil
 			}
+			tb := l.bounds()
 			for i, ln := range c.lines {
 				if len(b.records) == 0 {
 					opened = time.After(l.cfg.BatchWait)
@@ -311,12 +312,13 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 						reason: fmt.Sprintf("line too long: %d bytes, more than %d; the payload is its first %d bytes", ln.size, MaxLine, len(data))})
 					b.dead++
 				} else {
-					l.add(dec, b, kafka.Message{Offset: off, Value: data})
+					l.add(dec, b, kafka.Message{Offset: off, Value: data}, tb)
 				}
 				if len(b.records) >= l.cfg.BatchSize {
 					if err := flush(); err != nil {
 						return end(err)
 					}
+					tb = l.bounds()
 					if ctx.Err() != nil {
 						return finish(nil)
 					}

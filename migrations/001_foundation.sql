@@ -186,8 +186,6 @@ CREATE UNLOGGED TABLE zonestats_internal.rollup_delta_1h (LIKE zonestats.rollup_
 {{ template "sql/aggregates/sum_by.sql" . }}
 {{ template "sql/functions/hll_settings_guard.sql" . }}
 {{ template "sql/views/time_partitions.sql" . }}
-{{ template "sql/functions/delta_query.sql" . }}
-{{ template "sql/functions/merge_delta.sql" . }}
 {{ template "sql/functions/maps.sql" . }}
 
 CREATE TRIGGER hll_settings_guard BEFORE UPDATE ON zonestats.settings

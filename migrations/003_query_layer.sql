@@ -149,7 +149,6 @@ DROP FUNCTION IF EXISTS zonestats_internal.rollup_level(timestamptz, timestamptz
 
 {{ template "sql/functions/maintain_partitions.sql" . }}
 {{ template "sql/functions/rollup_window.sql" . }}
-{{ template "sql/functions/rollup_events.sql" . }}
 {{ template "sql/procedures/run_rollups.sql" . }}
 {{ template "sql/functions/expire_default_rows.sql" . }}
 {{ template "sql/functions/round_edge.sql" . }}

@@ -51,3 +51,4 @@ END
 $$;
 COMMENT ON FUNCTION zonestats_internal.merge_delta(text, text, text, timestamptz) IS
     'merges a rollup delta table into the minute, hour or day rollup table';
+REVOKE ALL ON FUNCTION zonestats_internal.merge_delta(text, text, text, timestamptz) FROM PUBLIC;

@@ -11,6 +11,8 @@ DECLARE
     v_from   bigint;
     v_events bigint;
     v_now    timestamptz := now();
+    v_select text;
+    v_delta  text;
 BEGIN
     -- Rolls up the raw events after the bookmark up to p_upto (which must be
     -- settled, see rollup_window) into all three levels, then moves the
@@ -37,47 +39,70 @@ BEGIN
     SET LOCAL citus.propagate_set_commands = 'local';
     SET LOCAL enable_hashagg = off;
     SET LOCAL work_mem = '256MB';
-    EXECUTE $sql$
-        INSERT INTO zonestats_internal.rollup_delta
-        SELECT zone_id, date_trunc('minute', ts),
-            count(*),
-            count(*) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')),
-            count(*) FILTER (WHERE ssl_protocol <> 'none'),
-            sum(bytes),
-            coalesce(sum(bytes) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')), 0),
-            coalesce(sum(bytes) FILTER (WHERE ssl_protocol <> 'none'), 0),
-            count(*) FILTER (WHERE threat <> ''),
-            count(*) FILTER (WHERE page_view),
-            hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6),
-            round(coalesce(hll_cardinality(hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6)), 0)),
-            zonestats.count_by(country),
-            zonestats.sum_by(country, bytes),
-            zonestats.count_by(country) FILTER (WHERE threat <> ''),
-            zonestats.count_by(status::text),
-            zonestats.count_by(content_type),
-            zonestats.sum_by(content_type, bytes),
-            zonestats.count_by(colo),
-            zonestats.sum_by(colo, bytes),
-            zonestats.count_by(ssl_protocol),
-            zonestats.count_by(ip_class),
-            zonestats.count_by(threat) FILTER (WHERE threat <> ''),
-            zonestats.count_by(browser) FILTER (WHERE page_view)
+    v_select := $sql$
+        SELECT zone_id, date_trunc('minute', ts) AS bucket,
+            count(*) AS requests,
+            count(*) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')) AS cached_requests,
+            count(*) FILTER (WHERE ssl_protocol <> 'none') AS encrypted_requests,
+            sum(bytes)::bigint AS bytes,
+            coalesce(sum(bytes) FILTER (WHERE cache_status IN ('hit', 'stale', 'updating', 'revalidated')), 0)::bigint AS cached_bytes,
+            coalesce(sum(bytes) FILTER (WHERE ssl_protocol <> 'none'), 0)::bigint AS encrypted_bytes,
+            count(*) FILTER (WHERE threat <> '') AS threats,
+            count(*) FILTER (WHERE page_view) AS page_views,
+            hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6) AS uniques,
+            round(coalesce(hll_cardinality(hll_add_agg(hll_hash_any(client_ip), $3, $4, $5, $6)), 0))::bigint AS uniques_count,
+            zonestats.count_by(country) AS requests_by_country,
+            zonestats.sum_by(country, bytes) AS bytes_by_country,
+            zonestats.count_by(country) FILTER (WHERE threat <> '') AS threats_by_country,
+            zonestats.count_by(status::text) AS requests_by_status,
+            zonestats.count_by(content_type) AS requests_by_content_type,
+            zonestats.sum_by(content_type, bytes) AS bytes_by_content_type,
+            zonestats.count_by(colo) AS requests_by_colo,
+            zonestats.sum_by(colo, bytes) AS bytes_by_colo,
+            zonestats.count_by(ssl_protocol) AS requests_by_ssl_protocol,
+            zonestats.count_by(ip_class) AS requests_by_ip_class,
+            zonestats.count_by(threat) FILTER (WHERE threat <> '') AS threats_by_type,
+            zonestats.count_by(browser) FILTER (WHERE page_view) AS page_views_by_browser
         FROM zonestats_internal.raw_events
         WHERE event_id > $1 AND event_id <= $2
         GROUP BY zone_id, date_trunc('minute', ts)
-    $sql$ USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
+    $sql$;
+    IF zonestats_internal.citus_enabled() THEN
+        -- Citus runs it shard by shard, in parallel on every worker, into
+        -- the co-located delta table.
+        v_delta := 'zonestats_internal.rollup_delta';
+        EXECUTE 'INSERT INTO zonestats_internal.rollup_delta ' || v_select
+            USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
+    ELSE
+        -- PostgreSQL runs no part of an INSERT … SELECT in parallel, but it
+        -- does run the SELECT of a CREATE TABLE … AS in parallel: parallel
+        -- workers scan, sort and partially aggregate a share of the window
+        -- each; the leader only combines their sketches and maps (it does
+        -- not take a share itself: on 2 cores that was slower). The delta
+        -- is a temporary table, dropped at the end (or at commit).
+        v_delta := 'pg_temp.zonestats_rollup_delta';
+        SET LOCAL parallel_leader_participation = off;
+        IF to_regclass('pg_temp.zonestats_rollup_delta') IS NOT NULL THEN
+            DROP TABLE pg_temp.zonestats_rollup_delta;  -- left by an earlier call in this transaction
+        END IF;
+        EXECUTE 'CREATE TEMPORARY TABLE zonestats_rollup_delta ON COMMIT DROP AS ' || v_select
+            USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
+    END IF;
 
-    SELECT coalesce(sum(requests), 0) INTO v_events FROM zonestats_internal.rollup_delta;
+    EXECUTE 'SELECT coalesce(sum(requests), 0) FROM ' || v_delta INTO v_events;
     -- Cascade: minutes into rollup_1m; minutes grouped into hours (once)
     -- into rollup_1h; those hours grouped into days into rollup_1d.
-    PERFORM zonestats_internal.merge_delta('rollup_1m', 'rollup_delta', NULL, date_trunc('day', v_now - s.minute_retention));
+    PERFORM zonestats_internal.merge_delta('rollup_1m', v_delta, NULL, date_trunc('day', v_now - s.minute_retention));
     EXECUTE 'INSERT INTO zonestats_internal.rollup_delta_1h '
-        || zonestats_internal.delta_query('rollup_delta', 'hour') USING '-infinity'::timestamptz;
-    PERFORM zonestats_internal.merge_delta('rollup_1h', 'rollup_delta_1h', NULL, date_trunc('month', v_now - s.hour_retention));
-    PERFORM zonestats_internal.merge_delta('rollup_1d', 'rollup_delta_1h', 'day', date_trunc('day', v_now - s.day_retention));
+        || zonestats_internal.delta_query(v_delta, 'hour') USING '-infinity'::timestamptz;
+    PERFORM zonestats_internal.merge_delta('rollup_1h', 'zonestats_internal.rollup_delta_1h', NULL, date_trunc('month', v_now - s.hour_retention));
+    PERFORM zonestats_internal.merge_delta('rollup_1d', 'zonestats_internal.rollup_delta_1h', 'day', date_trunc('day', v_now - s.day_retention));
     RESET enable_hashagg;
 
     TRUNCATE zonestats_internal.rollup_delta, zonestats_internal.rollup_delta_1h;
+    IF v_delta <> 'zonestats_internal.rollup_delta' THEN
+        DROP TABLE pg_temp.zonestats_rollup_delta;
+    END IF;
     UPDATE zonestats_internal.rollup_state
        SET last_event_id = p_upto, last_run_at = v_now, events_rolled = events_rolled + v_events;
     RETURN v_events;
