@@ -290,6 +290,9 @@ func runLoaderAndRollup(ctx context.Context, e *env, r *runState) error {
 		r.i, r.of, float64(lr.firstBatch.Microseconds())/1000, loaded.Seconds(), lr.l.Stats.Batches.Load())
 	r.set("loader_eps", float64(e.n)/loaded.Seconds())
 	r.set("loader_join_ms", float64(lr.firstBatch.Microseconds())/1000)
+	if err := printPartitionTimes(ctx, conn, r); err != nil {
+		return err
+	}
 
 	t0 := time.Now()
 	if _, err := conn.Exec(ctx, "CALL zonestats.run_rollups(true)"); err != nil {
@@ -330,6 +333,34 @@ func startCPUProfile() (stop func(), err error) {
 			progress("wrote the CPU profile %s", cpuProfile)
 		})
 	}, nil
+}
+
+// printPartitionTimes prints, per Kafka partition, its events and when its
+// last batch began (loaded_at is the transaction's start), counted from the
+// first batch: how long the busiest partition went on alone at the end.
+func printPartitionTimes(ctx context.Context, conn *pgx.Conn, r *runState) error {
+	rows, err := conn.Query(ctx, `
+		SELECT kafka_partition, count(*),
+		       extract(epoch FROM max(loaded_at) - min(min(loaded_at)) OVER ())::float8
+		FROM zonestats_internal.raw_events GROUP BY kafka_partition ORDER BY 3`)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for rows.Next() {
+		var p int32
+		var n int64
+		var done float64
+		if err := rows.Scan(&p, &n, &done); err != nil {
+			return err
+		}
+		parts = append(parts, fmt.Sprintf("p%d %dk@%.1fs", p, n/1000, done))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	progress("run %d/%d  loader: last batch of each partition began at (events@s): %s", r.i, r.of, strings.Join(parts, " "))
+	return nil
 }
 
 // checkRolledUp asserts that every raw event is in every rollup level.
