@@ -79,13 +79,11 @@ BEGIN
         -- workers scan, sort and partially aggregate a share of the window
         -- each; the leader only combines their sketches and maps (it does
         -- not take a share itself: on 2 cores that was slower). The delta
-        -- is a temporary table, dropped at the end (or at commit).
+        -- is a temporary table, dropped at the end (an error takes it away
+        -- with the transaction).
         v_delta := 'pg_temp.zonestats_rollup_delta';
         SET LOCAL parallel_leader_participation = off;
-        IF to_regclass('pg_temp.zonestats_rollup_delta') IS NOT NULL THEN
-            DROP TABLE pg_temp.zonestats_rollup_delta;  -- left by an earlier call in this transaction
-        END IF;
-        EXECUTE 'CREATE TEMPORARY TABLE zonestats_rollup_delta ON COMMIT DROP AS ' || v_select
+        EXECUTE 'CREATE TEMPORARY TABLE zonestats_rollup_delta AS ' || v_select
             USING v_from, p_upto, s.hll_log2m, s.hll_regwidth, s.hll_expthresh, s.hll_sparseon;
     END IF;
 
