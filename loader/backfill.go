@@ -226,22 +226,20 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 	var opened <-chan time.Time // fires BatchWait after the batch got its first line
 	flush := func() error {
 		opened = nil
-		if len(b.records) == 0 {
+		if b.messages == 0 {
 			return nil
 		}
-		b.first, b.next = b.records[0].offset, b.records[len(b.records)-1].offset+1
 		tooOld := 0
-		for i := range b.records {
-			if strings.HasPrefix(b.records[i].reason, "ts too old") { // checkTime's reason
+		for _, d := range b.dead {
+			if strings.HasPrefix(d.reason, "ts too old") { // checkTime's reason
 				tooOld++
 			}
 		}
-		if firstBatch && l.cfg.MaxEventAge > 0 && 2*tooOld >= len(b.records) {
+		if firstBatch && l.cfg.MaxEventAge > 0 && 2*tooOld >= b.messages {
 			return fmt.Errorf("backfill: %d of the first %d lines are older than -max-event-age (%s); nothing of this batch was loaded. "+
 				"Backfilling old data needs -max-event-age raised (e.g. -max-event-age 8760h) or negative (-max-event-age -1s: no limit)",
-				tooOld, len(b.records), l.cfg.MaxEventAge)
+				tooOld, b.messages, l.cfg.MaxEventAge)
 		}
-		encodeEvents(b)
 		if err := l.commitWithRetry(ctx, b); err != nil {
 			if errors.Is(err, errStale) {
 				return fmt.Errorf("backfill: another load of %s committed meanwhile (%w); run again to resume after it", sum.Topic, err)
@@ -250,11 +248,11 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 		}
 		firstBatch = false
 		sum.Events += int64(b.events)
-		sum.DeadLetters += int64(b.dead)
+		sum.DeadLetters += int64(len(b.dead))
 		sum.TooOld += int64(tooOld)
 		events.Add(int64(b.events))
-		dead.Add(int64(b.dead))
-		done.Add(int64(len(b.records)))
+		dead.Add(int64(len(b.dead)))
+		done.Add(int64(b.messages))
 		b.reset(b.next)
 		return nil
 	}
@@ -301,20 +299,18 @@ func (l *Loader) LoadFile(ctx context.Context, in FileInput) (FileSummary, error
 			}
 			tb := l.bounds()
 			for i, ln := range c.lines {
-				if len(b.records) == 0 {
+				if b.messages == 0 {
 					opened = time.After(l.cfg.BatchWait)
 				}
 				off := c.first + int64(i)
 				data := c.buf[ln.start:ln.end]
 				if ln.cut() {
-					b.records = append(b.records, record{offset: off,
-						value:  append([]byte(nil), data...),
-						reason: fmt.Sprintf("line too long: %d bytes, more than %d; the payload is its first %d bytes", ln.size, MaxLine, len(data))})
-					b.dead++
+					b.addDead(off, len(data), nil, append([]byte(nil), data...),
+						fmt.Sprintf("line too long: %d bytes, more than %d; the payload is its first %d bytes", ln.size, MaxLine, len(data)))
 				} else {
 					l.add(dec, b, kafka.Message{Offset: off, Value: data}, tb)
 				}
-				if len(b.records) >= l.cfg.BatchSize {
+				if b.messages >= l.cfg.BatchSize {
 					if err := flush(); err != nil {
 						return end(err)
 					}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -29,34 +30,67 @@ var copyEventsSQL = "COPY zonestats_internal.raw_events (" + strings.Join(rawCol
 
 var deadLetterColumns = []string{"topic", "partition", "kafka_offset", "message_key", "payload", "reason"}
 
-// record is one Kafka message after decoding: an event, or a dead letter.
-type record struct {
+// deadLetter is a message that is not loaded as an event, with the reason.
+type deadLetter struct {
 	offset int64
-	ev     Event
 	key    []byte
 	value  []byte
-	reason string // non-empty: a dead letter
+	reason string
 }
 
 // batch is the unit of one database transaction: consecutive messages of
-// one partition, from offset first to next-1.
+// one partition, from offset first to next-1. Its events are held only as
+// the binary COPY rows that will be sent (not as decoded Events): a batch
+// of 20,000 events takes ~3 MB, not ~9 MB, so that a partition can fill
+// one batch while the one before it commits.
 type batch struct {
 	topic     string
 	partition int
 	expected  int64 // offset stored in the database when the batch began; -1: none stored
 	first     int64 // offset of the first message
 	next      int64 // offset after the last message
-	records   []record
+	messages  int   // events + dead letters
 	events    int
-	dead      int
-	bytes     int64  // message bytes
-	copyData  []byte // the events in PostgreSQL's binary COPY format
+	rows      []byte // the events as rows of PostgreSQL's binary COPY format (rawColumns)
+	dead      []deadLetter
+	bytes     int64 // message bytes
+	ev        Event // scratch for decoding
 }
 
 // reset empties the batch for the messages after it; expected is the
 // offset now stored.
 func (b *batch) reset(expected int64) {
-	b.records, b.events, b.dead, b.bytes, b.expected = b.records[:0], 0, 0, 0, expected
+	b.rows, b.dead, b.messages, b.events, b.bytes, b.expected = b.rows[:0], b.dead[:0], 0, 0, 0, expected
+	b.first, b.next = 0, 0
+}
+
+// note counts a message at offset into the batch.
+func (b *batch) note(offset int64, size int) {
+	if b.messages == 0 {
+		b.first = offset
+	}
+	b.messages++
+	b.next = offset + 1
+	b.bytes += int64(size)
+}
+
+// addEvent adds the message at offset as an event.
+func (b *batch) addEvent(offset int64, size int, e *Event) {
+	b.note(offset, size)
+	b.rows = appendCopyRow(b.rows, e, int32(b.partition), offset)
+	b.events++
+}
+
+// addDead adds the message at offset as a dead letter; value is kept as
+// given (the caller copies bytes it will reuse).
+func (b *batch) addDead(offset int64, size int, key, value []byte, reason string) {
+	b.note(offset, size)
+	b.dead = append(b.dead, deadLetter{offset: offset, key: key, value: value, reason: reason})
+}
+
+// copyReader returns the batch's events as one binary COPY stream.
+func (b *batch) copyReader() io.Reader {
+	return io.MultiReader(bytes.NewReader(copyHeader), bytes.NewReader(b.rows), bytes.NewReader(copyTrailer))
 }
 
 // errStale means the stored offset is not where this batch starts: another
@@ -110,8 +144,8 @@ func commit(ctx context.Context, conn *pgx.Conn, b *batch) (gap int64, err error
 	}
 
 	if b.events > 0 {
-		// The batch was encoded once (encodeEvents) and is sent as it is.
-		tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(b.copyData), copyEventsSQL)
+		// The events were encoded as they were decoded and are sent as they are.
+		tag, err := tx.Conn().PgConn().CopyFrom(ctx, b.copyReader(), copyEventsSQL)
 		if err != nil {
 			return 0, fmt.Errorf("copy events: %w", err)
 		}
@@ -119,12 +153,10 @@ func commit(ctx context.Context, conn *pgx.Conn, b *batch) (gap int64, err error
 			return 0, fmt.Errorf("copy events: %d rows copied, want %d", tag.RowsAffected(), b.events)
 		}
 	}
-	if b.dead > 0 {
-		rows := make([][]any, 0, b.dead)
-		for i := range b.records {
-			if r := &b.records[i]; r.reason != "" {
-				rows = append(rows, []any{b.topic, int32(b.partition), r.offset, r.key, r.value, r.reason})
-			}
+	if len(b.dead) > 0 {
+		rows := make([][]any, 0, len(b.dead))
+		for _, d := range b.dead {
+			rows = append(rows, []any{b.topic, int32(b.partition), d.offset, d.key, d.value, d.reason})
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"zonestats", "dead_letters"}, deadLetterColumns, pgx.CopyFromRows(rows)); err != nil {
 			return 0, fmt.Errorf("copy dead letters: %w", err)
@@ -172,20 +204,6 @@ func Behind(ctx context.Context, q interface {
 	return behind, nil
 }
 
-// encodeEvents writes the batch's events (not its dead letters) in
-// PostgreSQL's binary COPY format, in rawColumns order, into b.copyData.
-// Encoding by hand, into one reused buffer, keeps the loader's cost per
-// event to a few appends.
-func encodeEvents(b *batch) {
-	buf := appendCopyHeader(b.copyData[:0])
-	for i := range b.records {
-		if r := &b.records[i]; r.reason == "" {
-			buf = appendCopyRow(buf, &r.ev, int32(b.partition), r.offset)
-		}
-	}
-	b.copyData = appendCopyTrailer(buf)
-}
-
 // EncodeCopy appends events in the binary COPY format that CopyEventsSQL
 // reads, as the loader sends them: kafka_partition is partition and
 // kafka_offset counts up from firstOffset. For tools and benchmarks.
@@ -203,6 +221,11 @@ func RawColumns() []string { return append([]string(nil), rawColumns...) }
 
 // CopyEventsSQL is the COPY statement of the loader.
 func CopyEventsSQL() string { return copyEventsSQL }
+
+var (
+	copyHeader  = appendCopyHeader(nil)
+	copyTrailer = appendCopyTrailer(nil)
+)
 
 func appendCopyHeader(buf []byte) []byte {
 	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
@@ -266,11 +289,79 @@ func appendInet(buf []byte, a netip.Addr) []byte {
 	return append(append(buf, 3, 128, 0, 16), b[:]...)
 }
 
+// rowStarts returns where each row of a batch of COPY rows begins, and
+// len(rows) last: row i is rows[starts[i]:starts[i+1]].
+func rowStarts(rows []byte) ([]int, error) {
+	var starts []int
+	for p := 0; p < len(rows); {
+		starts = append(starts, p)
+		if p+2 > len(rows) {
+			return nil, errors.New("COPY rows: truncated row")
+		}
+		fields := int(binary.BigEndian.Uint16(rows[p:]))
+		p += 2
+		for range fields {
+			if p+4 > len(rows) {
+				return nil, errors.New("COPY rows: truncated field")
+			}
+			n := int(int32(binary.BigEndian.Uint32(rows[p:])))
+			p += 4
+			if n > 0 {
+				p += n
+			}
+		}
+		if p > len(rows) {
+			return nil, errors.New("COPY rows: truncated field")
+		}
+	}
+	return append(starts, len(rows)), nil
+}
+
+// parseCopyRow reads back a row appendCopyRow wrote: the event and its
+// Kafka offset.
+func parseCopyRow(row []byte) (e Event, offset int64, err error) {
+	fields := make([][]byte, 0, len(rawColumns))
+	if len(row) < 2 || int(binary.BigEndian.Uint16(row)) != len(rawColumns) {
+		return e, 0, errors.New("COPY row: not a raw_events row")
+	}
+	for p := 2; p < len(row); {
+		if p+4 > len(row) {
+			return e, 0, errors.New("COPY row: truncated")
+		}
+		n := int(int32(binary.BigEndian.Uint32(row[p:])))
+		p += 4
+		if n < 0 || p+n > len(row) {
+			return e, 0, errors.New("COPY row: NULL or truncated field")
+		}
+		fields = append(fields, row[p:p+n])
+		p += n
+	}
+	if len(fields) != len(rawColumns) {
+		return e, 0, errors.New("COPY row: not a raw_events row")
+	}
+	i64 := func(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+	e.TS = time.UnixMicro(i64(fields[0]) + pgEpochMicros).UTC()
+	e.ZoneID = i64(fields[1])
+	if ip := fields[2]; len(ip) == 8 {
+		e.ClientIP = netip.AddrFrom4([4]byte(ip[4:]))
+	} else {
+		e.ClientIP = netip.AddrFrom16([16]byte(ip[4:]))
+	}
+	e.Country, e.Colo, e.Method = string(fields[3]), string(fields[4]), string(fields[5])
+	e.Status = int16(binary.BigEndian.Uint16(fields[6]))
+	e.ContentType = string(fields[7])
+	e.Bytes = i64(fields[8])
+	e.CacheStatus, e.SSLProtocol, e.IPClass, e.Threat = string(fields[9]), string(fields[10]), string(fields[11]), string(fields[12])
+	e.PageView = fields[13][0] != 0
+	e.Browser = string(fields[14])
+	return e, i64(fields[16]), nil
+}
+
 // copyLine finds the row a COPY error is about in its context, e.g.
 // "COPY raw_events, line 37, column zone_id: …".
 var copyLine = regexp.MustCompile(`COPY raw_events, line (\d+)`)
 
-// refusal is an event the database refuses, by its index in b.records.
+// refusal is an event the database refuses, by its row in the batch.
 type refusal struct {
 	i  int
 	pe *pgconn.PgError
@@ -282,21 +373,23 @@ type refusal struct {
 // are always rolled back, and halves again those refused, down to single
 // events. None when no event is refused on its own.
 func findRefused(ctx context.Context, conn *pgx.Conn, b *batch) ([]refusal, error) {
-	var idx []int
-	for i := range b.records {
-		if b.records[i].reason == "" {
-			idx = append(idx, i)
-		}
+	starts, err := rowStarts(b.rows)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, b.events)
+	for i := range idx {
+		idx[i] = i
 	}
 	var found []refusal
 	var search func(part []int, known bool) error
 	search = func(part []int, known bool) error {
 		if !known {
-			buf := appendCopyHeader(nil)
+			buf := append([]byte(nil), copyHeader...)
 			for _, i := range part {
-				buf = appendCopyRow(buf, &b.records[i].ev, int32(b.partition), b.records[i].offset)
+				buf = append(buf, b.rows[starts[i]:starts[i+1]]...)
 			}
-			buf = appendCopyTrailer(buf)
+			buf = append(buf, copyTrailer...)
 			tx, err := conn.Begin(ctx)
 			if err != nil {
 				return err
@@ -329,7 +422,7 @@ func findRefused(ctx context.Context, conn *pgx.Conn, b *batch) ([]refusal, erro
 		return search(part[len(part)/2:], false)
 	}
 	// The whole batch is known to be refused.
-	err := search(idx, true)
+	err = search(idx, true)
 	return found, err
 }
 
@@ -349,10 +442,10 @@ func dataError(err error) *pgconn.PgError {
 	return nil
 }
 
-// refusedEvent returns the index in b.records of the event the database
-// refused in the batch's COPY for a data or constraint error (SQLSTATE
-// class 22 or 23: retrying it cannot help), with the error; -1 when err is
-// not such an error or does not say which row.
+// refusedEvent returns the row of the batch the database refused in its
+// COPY for a data or constraint error (SQLSTATE class 22 or 23: retrying
+// it cannot help), with the error; -1 when err is not such an error or does
+// not say which row.
 func refusedEvent(b *batch, err error) (int, *pgconn.PgError) {
 	pe := dataError(err)
 	if pe == nil {
@@ -362,27 +455,32 @@ func refusedEvent(b *batch, err error) (int, *pgconn.PgError) {
 	if m == nil {
 		return -1, pe
 	}
-	n, _ := strconv.Atoi(m[1])
-	for i := range b.records {
-		if b.records[i].reason == "" {
-			if n--; n == 0 {
-				return i, pe
-			}
-		}
+	if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= b.events {
+		return n - 1, pe
 	}
 	return -1, pe
 }
 
-// reject turns event i of the batch into a dead letter with reason, its
-// payload the event as JSON (the message's own bytes are not kept for
-// events), and encodes the batch again.
-func (b *batch) reject(i int, reason string) {
-	r := &b.records[i]
-	r.reason = reason
-	r.value = eventJSON(&r.ev)
+// reject takes event row i out of the batch and makes it a dead letter with
+// reason, its payload the event as JSON (the message's own bytes are not
+// kept for events). It returns the event's offset. Rows after i move down
+// by one.
+func (b *batch) reject(i int, reason string) (int64, error) {
+	starts, err := rowStarts(b.rows)
+	if err != nil {
+		return 0, err
+	}
+	if i < 0 || i >= len(starts)-1 {
+		return 0, fmt.Errorf("reject: no row %d in a batch of %d", i, len(starts)-1)
+	}
+	e, offset, err := parseCopyRow(b.rows[starts[i]:starts[i+1]])
+	if err != nil {
+		return 0, err
+	}
+	b.rows = append(b.rows[:starts[i]], b.rows[starts[i+1]:]...)
 	b.events--
-	b.dead++
-	encodeEvents(b)
+	b.dead = append(b.dead, deadLetter{offset: offset, value: eventJSON(&e), reason: reason})
+	return offset, nil
 }
 
 // wireEvent is an event in the JSON event schema the loader reads.

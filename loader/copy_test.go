@@ -12,12 +12,9 @@ import (
 
 func testBatch(partition int, first int64, evs []Event) *batch {
 	b := &batch{topic: "t", partition: partition, expected: -1}
-	for i, e := range evs {
-		b.records = append(b.records, record{offset: first + int64(i), ev: e})
-		b.events++
+	for i := range evs {
+		b.addEvent(first+int64(i), 100, &evs[i])
 	}
-	b.first, b.next = first, first+int64(len(evs))
-	encodeEvents(b)
 	return b
 }
 
@@ -115,7 +112,7 @@ func TestFindRefusedByTrial(t *testing.T) {
 		}
 	}
 	b := testBatch(0, 0, evs)
-	b.records[3].reason, b.events, b.dead = "a dead letter already", b.events-1, 1 // skipped by the search
+	b.addDead(100, 3, nil, []byte("bad"), "a dead letter") // not a row: not searched
 	found, err := findRefused(ctx, conn, b)
 	if err != nil {
 		t.Fatal(err)
@@ -144,5 +141,60 @@ func TestFindRefusedByTrial(t *testing.T) {
 	ok := testBatch(0, 0, evs[1:7])
 	if found, err := findRefused(ctx, conn, ok); err != nil || len(found) != 0 {
 		t.Errorf("a batch the database accepts: found %v, %v", found, err)
+	}
+}
+
+// TestRejectTakesOutTheRow: a batch holds its events only as COPY rows;
+// rejecting one reads it back (the dead letter's payload is the event as
+// JSON), takes it out of the rows, and the rest still COPYs as it was.
+func TestRejectTakesOutTheRow(t *testing.T) {
+	ctx := context.Background()
+	conn := testenv.Conn(t, testenv.NewDB(t))
+	evs := make([]Event, 5)
+	for i := range evs {
+		evs[i] = Event{TS: time.Date(2026, 12, 5, 10, i, 0, 123456000, time.UTC), ZoneID: int64(100 + i),
+			ClientIP: netip.MustParseAddr("192.0.2.1"), Country: "US", Colo: "SFO", Method: "GET", Status: int16(200 + i),
+			ContentType: "html", Bytes: int64(i) << 33, CacheStatus: "hit", SSLProtocol: "none", IPClass: "clean",
+			Threat: "t", PageView: i%2 == 0, Browser: "x"}
+	}
+	evs[3].ClientIP = netip.MustParseAddr("2001:db8::3")
+	b := testBatch(2, 40, evs)
+	for i := range evs {
+		starts, err := rowStarts(b.rows)
+		if err != nil || len(starts) != len(evs)+1 {
+			t.Fatalf("rowStarts: %v, %v", starts, err)
+		}
+		e, off, err := parseCopyRow(b.rows[starts[i]:starts[i+1]])
+		if err != nil || e != evs[i] || off != int64(40+i) {
+			t.Fatalf("row %d read back as %+v at %d (%v), want %+v at %d", i, e, off, err, evs[i], 40+i)
+		}
+	}
+	// Last row first, as commitWithRetry does.
+	for _, i := range []int{3, 1} {
+		off, err := b.reject(i, "refused")
+		if err != nil || off != int64(40+i) {
+			t.Fatalf("reject row %d: offset %d, %v", i, off, err)
+		}
+	}
+	if b.events != 3 || len(b.dead) != 2 || b.messages != 5 {
+		t.Fatalf("after two rejects: %d events, %d dead letters, %d messages", b.events, len(b.dead), b.messages)
+	}
+	if got, want := string(b.dead[0].value), string(eventJSON(&evs[3])); got != want {
+		t.Errorf("payload %s, want %s", got, want)
+	}
+	if _, err := b.reject(3, "no such row"); err == nil {
+		t.Error("rejecting a row past the end: no error")
+	}
+	if _, err := commit(ctx, conn, b); err != nil {
+		t.Fatal(err)
+	}
+	var zones, offsets string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(zone_id::text, ',' ORDER BY kafka_offset),
+		(SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM zonestats.dead_letters)
+		FROM zonestats_internal.raw_events`).Scan(&zones, &offsets); err != nil {
+		t.Fatal(err)
+	}
+	if zones != "100,102,104" || offsets != "41,43" {
+		t.Errorf("raw zones %s, dead-letter offsets %s; want 100,102,104 and 41,43", zones, offsets)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,83 +260,109 @@ func (l *Loader) consume(ctx context.Context, partition int) error {
 	if err != nil {
 		return err
 	}
-	expected := stored
-	b := &batch{topic: l.cfg.Topic, partition: partition, expected: expected}
-	var opened time.Time // when the batch got its first message
-	flush := func() error {
-		if len(b.records) == 0 {
+	// Two batches take turns: one fills with decoded messages while the
+	// other commits, so that decoding the next batch overlaps the
+	// database's work on the last one (with one batch, a partition's
+	// decoding and its COPY took turns). Commits stay one at a time and in
+	// order: a batch is handed to the database only once the batch before
+	// it has committed, so each still starts at the offset the previous
+	// one stored.
+	b := &batch{topic: l.cfg.Topic, partition: partition, expected: stored}
+	spare := &batch{topic: l.cfg.Topic, partition: partition}
+	var committing chan error // the commit in flight (spare); nil: none
+	waitCommit := func() error {
+		if committing == nil {
 			return nil
 		}
-		b.first, b.next = b.records[0].offset, b.records[len(b.records)-1].offset+1
-		encodeEvents(b)
-		if err := l.commitWithRetry(ctx, b); err != nil {
+		err := <-committing
+		committing = nil
+		return err
+	}
+	var opened time.Time // when the batch got its first message
+	flush := func() error {
+		if b.messages == 0 {
+			return nil
+		}
+		if err := waitCommit(); err != nil {
 			return err
 		}
-		expected = b.next
-		b.reset(expected)
+		done := make(chan error, 1)
+		go func(b *batch) { done <- l.commitWithRetry(ctx, b) }(b)
+		committing = done
+		b, spare = spare, b
+		b.reset(spare.next)
 		return nil
 	}
-	// Fetch, decode and commit in turn. One fetch brings up to 4 MiB of
-	// messages, read straight off the connection (no goroutine or channel
-	// per message). A batch commits when it is full, when the partition is
-	// caught up (the fetch reached the high watermark), or after BatchWait.
-	for {
-		if ctx.Err() != nil {
-			return flush() // finish the batch in flight
-		}
-		conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
-		fetch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: fetchWait})
-		tb := l.bounds()
+	err = func() error {
+		// Fetch and decode. One fetch brings up to 4 MiB of messages, read
+		// straight off the connection (no goroutine or channel per
+		// message). A batch goes to commit when it is full, when the
+		// partition is caught up (the fetch reached the high watermark), or
+		// after BatchWait.
 		for {
-			m, err := fetch.ReadMessage()
-			if err != nil {
-				break
-			}
-			if len(b.records) == 0 {
-				opened = time.Now()
-			}
-			l.add(dec, b, m, tb)
-			next = m.Offset + 1
-			if len(b.records) >= l.cfg.BatchSize {
-				if err := flush(); err != nil {
-					fetch.Close()
-					return err
-				}
-				tb = l.bounds() // a commit may have taken long
-				// A slow commit must not make the rest of this fetch time out.
-				conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
-			}
-		}
-		hwm := fetch.HighWaterMark()
-		if err := fetch.Close(); err != nil {
 			if ctx.Err() != nil {
-				return flush()
+				return flush() // commit what was read
 			}
-			if errors.Is(err, kafka.RequestTimedOut) {
-				// Nothing new within fetchWait: the partition is caught up.
+			conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
+			fetch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: fetchWait})
+			tb := l.bounds()
+			for {
+				m, err := fetch.ReadMessage()
+				if err != nil {
+					break
+				}
+				if b.messages == 0 {
+					opened = time.Now()
+				}
+				l.add(dec, b, m, tb)
+				next = m.Offset + 1
+				if b.messages >= l.cfg.BatchSize {
+					if err := flush(); err != nil {
+						fetch.Close()
+						return err
+					}
+					tb = l.bounds() // waiting for the previous commit may have taken long
+					// A slow commit must not make the rest of this fetch time out.
+					conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
+				}
+			}
+			hwm := fetch.HighWaterMark()
+			if err := fetch.Close(); err != nil {
+				if ctx.Err() != nil {
+					return flush()
+				}
+				if errors.Is(err, kafka.RequestTimedOut) {
+					// Nothing new within fetchWait: the partition is caught up.
+					if err := flush(); err != nil {
+						return err
+					}
+					continue
+				}
+				if errors.Is(err, kafka.OffsetOutOfRange) {
+					if next, err = skipDeleted(conn, next, err); err != nil {
+						return err
+					}
+					continue
+				}
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return fmt.Errorf("fetch: %w", err)
+			}
+			l.setLag(partition, hwm-next)
+			if b.messages > 0 && (next >= hwm || time.Since(opened) >= l.cfg.BatchWait) {
 				if err := flush(); err != nil {
 					return err
 				}
-				continue
-			}
-			if errors.Is(err, kafka.OffsetOutOfRange) {
-				if next, err = skipDeleted(conn, next, err); err != nil {
-					return err
-				}
-				continue
-			}
-			if ferr := flush(); ferr != nil {
-				return ferr
-			}
-			return fmt.Errorf("fetch: %w", err)
-		}
-		l.setLag(partition, hwm-next)
-		if len(b.records) > 0 && (next >= hwm || time.Since(opened) >= l.cfg.BatchWait) {
-			if err := flush(); err != nil {
-				return err
 			}
 		}
+	}()
+	// Finish the commit in flight (on shutdown too) before the stored
+	// offset is read again.
+	if werr := waitCommit(); err == nil {
+		err = werr
 	}
+	return err
 }
 
 // fetchWait is how long a fetch waits for new messages when the partition
@@ -372,27 +399,23 @@ func (l *Loader) dialLeader(ctx context.Context, partition int) (*kafka.Conn, er
 
 // add decodes one message into the batch: an event or a dead letter.
 func (l *Loader) add(dec Decoder, b *batch, m kafka.Message, tb timeBounds) {
-	b.records = append(b.records, record{offset: m.Offset})
-	b.bytes += int64(len(m.Value))
-	r := &b.records[len(b.records)-1]
-	if err := dec.Decode(m.Value, &r.ev); err != nil {
+	var reason string
+	if err := dec.Decode(m.Value, &b.ev); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
-			r.reason = de.Reason
+			reason = de.Reason
 		} else {
-			r.reason = err.Error()
+			reason = err.Error()
 		}
 	} else {
-		r.reason = l.checkTime(r.ev.TS, tb)
+		reason = l.checkTime(b.ev.TS, tb)
 	}
-	if r.reason != "" {
-		// Keep the bytes as they came; an empty message is an empty payload, not NULL.
-		r.key = m.Key
-		r.value = append(make([]byte, 0, len(m.Value)), m.Value...)
-		b.dead++
-	} else {
-		b.events++
+	if reason == "" {
+		b.addEvent(m.Offset, len(m.Value), &b.ev)
+		return
 	}
+	// Keep the bytes as they came; an empty message is an empty payload, not NULL.
+	b.addDead(m.Offset, len(m.Value), m.Key, append(make([]byte, 0, len(m.Value)), m.Value...), reason)
 }
 
 // timeBounds are the event times the policy accepts, from one reading of
@@ -445,18 +468,18 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 		})
 		if err == nil {
 			l.Stats.Batches.Add(1)
-			l.Stats.Messages.Add(int64(len(b.records)))
+			l.Stats.Messages.Add(int64(b.messages))
 			l.Stats.Bytes.Add(b.bytes)
 			l.metrics.committed(b, time.Since(firstTry))
 			l.Stats.Events.Add(int64(b.events))
-			l.Stats.DeadLetters.Add(int64(b.dead))
+			l.Stats.DeadLetters.Add(int64(len(b.dead)))
 			if gap > 0 {
 				l.Stats.Gaps.Add(gap)
 				l.log.Error("offsets lost: Kafka no longer had them when the loader asked (retention?); recorded in zonestats_internal.offset_gaps",
 					"partition", b.partition, "first", b.first-gap, "last", b.first-1, "count", gap)
 			}
 			l.log.Debug("batch committed", "partition", b.partition, "first", b.first, "next", b.next,
-				"events", b.events, "dead_letters", b.dead, "ms", time.Since(started).Milliseconds())
+				"events", b.events, "dead_letters", len(b.dead), "ms", time.Since(started).Milliseconds())
 			return nil
 		}
 		if errors.Is(err, errStale) {
@@ -478,10 +501,15 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 			// Events the decoder let through but the database refuses (a
 			// constraint added by the operator, say): retrying cannot
 			// help, so they go to the dead letters and the rest commits.
+			// Last row first: taking a row out moves the rows after it.
+			slices.SortFunc(refused, func(x, y refusal) int { return y.i - x.i })
 			for _, r := range refused {
+				offset, err := b.reject(r.i, fmt.Sprintf("refused by the database: %s (SQLSTATE %s)", r.pe.Message, r.pe.Code))
+				if err != nil {
+					return err
+				}
 				l.log.Warn("event refused by the database; dead-lettered", "partition", b.partition,
-					"offset", b.records[r.i].offset, "err", r.pe.Message, "sqlstate", r.pe.Code)
-				b.reject(r.i, fmt.Sprintf("refused by the database: %s (SQLSTATE %s)", r.pe.Message, r.pe.Code))
+					"offset", offset, "err", r.pe.Message, "sqlstate", r.pe.Code)
 			}
 			continue
 		}

@@ -60,10 +60,8 @@ func (m *metrics) committed(b *batch, took time.Duration) {
 		return
 	}
 	m.batchSeconds.Observe(took.Seconds())
-	for i := range b.records {
-		if r := &b.records[i]; r.reason != "" {
-			m.deadLetters.WithLabelValues(reasonKind(r.reason)).Inc()
-		}
+	for _, d := range b.dead {
+		m.deadLetters.WithLabelValues(reasonKind(d.reason)).Inc()
 	}
 }
 
