@@ -73,11 +73,12 @@ func runDecode(ctx context.Context, e *env, r *runState) error {
 
 // ---- copy_ceiling_eps ----
 
-// runCopyCeiling COPYs the pre-decoded events straight into raw_events:
-// two connections, each copying its half in transactions of 20,000 rows,
-// the rows encoded in the binary COPY format before the clock starts (with
-// the loader's own encoder). No Kafka, no decoding, no offset bookkeeping:
-// the database's ceiling for the loader.
+// runCopyCeiling COPYs the pre-decoded events into raw_events the way the
+// loader does (straight into the raw partition of the hour, where there is
+// one): two connections, each copying its half in transactions of 20,000
+// rows, the rows encoded in the binary COPY format before the clock starts
+// (with the loader's own encoder). No Kafka, no decoding, no offset
+// bookkeeping: the database's ceiling for the loader.
 func runCopyCeiling(ctx context.Context, e *env, r *runState) error {
 	events, err := e.decodeAll()
 	if err != nil {
@@ -100,7 +101,12 @@ func runCopyCeiling(ctx context.Context, e *env, r *runState) error {
 		copied := 0
 		for _, data := range encoded[worker] {
 			err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-				tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), loader.CopyEventsSQL())
+				// The loader's statement: straight into the raw partition.
+				stmt, err := loader.CopyStatement(ctx, tx)
+				if err != nil {
+					return err
+				}
+				tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
 				copied += int(tag.RowsAffected())
 				return err
 			})

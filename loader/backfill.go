@@ -2,7 +2,7 @@ package loader
 
 // Backfill: the same JSON events from a file (or any reader) instead of
 // Kafka, through the same decode → COPY → dead-letter path (add,
-// encodeEvents, commitWithRetry). The input is loaded like one Kafka
+// commitWithRetry). The input is loaded like one Kafka
 // partition: topic "file:"+ID, partition 0, offset = 0-based line number,
 // and the next line is committed in zonestats_internal.kafka_offsets in the
 // same transaction as the rows — so a rerun resumes after the last

@@ -26,7 +26,34 @@ var rawColumns = []string{
 	"kafka_partition", "kafka_offset",
 }
 
-var copyEventsSQL = "COPY zonestats_internal.raw_events (" + strings.Join(rawColumns, ", ") + ") FROM STDIN (FORMAT binary)"
+var copyEventsSQL = copyEventsInto("zonestats_internal.raw_events")
+
+// copyEventsInto is the COPY statement of the events into table (a quoted,
+// qualified name): raw_events or one of its partitions.
+func copyEventsInto(table string) string {
+	return "COPY " + table + " (" + strings.Join(rawColumns, ", ") + ") FROM STDIN (FORMAT binary)"
+}
+
+// copyStatement returns the COPY statement for the events of tx: straight
+// into the raw partition that rows loaded now land in, when the database
+// names one (zonestats_internal.raw_partition_for_now: PostgreSQL then
+// skips routing every row through raw_events), else into raw_events — the
+// default partition, Citus, or a database without that function
+// (direct false). It must run in the transaction of the COPY: the
+// partition is the one for that transaction's now(), loaded_at's default.
+func copyStatement(ctx context.Context, tx pgx.Tx, direct bool) (string, error) {
+	if !direct {
+		return copyEventsSQL, nil
+	}
+	var part *string
+	if err := tx.QueryRow(ctx, "SELECT zonestats_internal.raw_partition_for_now()").Scan(&part); err != nil {
+		return "", fmt.Errorf("raw partition: %w", err)
+	}
+	if part == nil {
+		return copyEventsSQL, nil
+	}
+	return copyEventsInto(*part), nil
+}
 
 var deadLetterColumns = []string{"topic", "partition", "kafka_offset", "message_key", "payload", "reason"}
 
@@ -101,7 +128,7 @@ var errStale = errors.New("partition offset moved: another loader owns it")
 // the dead letters, a record of any offset gap, and the new offset. If the
 // batch was already committed (a retry after a lost COMMIT reply) it
 // returns nil without writing anything.
-func commit(ctx context.Context, conn *pgx.Conn, b *batch) (gap int64, err error) {
+func commit(ctx context.Context, conn *pgx.Conn, b *batch, direct bool) (gap int64, err error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -145,7 +172,11 @@ func commit(ctx context.Context, conn *pgx.Conn, b *batch) (gap int64, err error
 
 	if b.events > 0 {
 		// The events were encoded as they were decoded and are sent as they are.
-		tag, err := tx.Conn().PgConn().CopyFrom(ctx, b.copyReader(), copyEventsSQL)
+		stmt, err := copyStatement(ctx, tx, direct)
+		if err != nil {
+			return 0, err
+		}
+		tag, err := tx.Conn().PgConn().CopyFrom(ctx, b.copyReader(), stmt)
 		if err != nil {
 			return 0, fmt.Errorf("copy events: %w", err)
 		}
@@ -219,8 +250,15 @@ func EncodeCopy(buf []byte, events []Event, partition int32, firstOffset int64) 
 // loader writes, in the order EncodeCopy encodes them.
 func RawColumns() []string { return append([]string(nil), rawColumns...) }
 
-// CopyEventsSQL is the COPY statement of the loader.
+// CopyEventsSQL is the loader's COPY statement into raw_events.
 func CopyEventsSQL() string { return copyEventsSQL }
+
+// CopyStatement returns the COPY statement the loader uses in tx: straight
+// into the raw partition of the transaction's now() where the database
+// names one, else CopyEventsSQL. For tools and benchmarks.
+func CopyStatement(ctx context.Context, tx pgx.Tx) (string, error) {
+	return copyStatement(ctx, tx, true)
+}
 
 var (
 	copyHeader  = appendCopyHeader(nil)
@@ -358,8 +396,9 @@ func parseCopyRow(row []byte) (e Event, offset int64, err error) {
 }
 
 // copyLine finds the row a COPY error is about in its context, e.g.
-// "COPY raw_events, line 37, column zone_id: …".
-var copyLine = regexp.MustCompile(`COPY raw_events, line (\d+)`)
+// "COPY raw_events, line 37, column zone_id: …" or, for a COPY straight
+// into a partition, "COPY raw_events_p20261125_10, line 37, …".
+var copyLine = regexp.MustCompile(`COPY raw_events(?:_\w+)?, line (\d+)`)
 
 // refusal is an event the database refuses, by its row in the batch.
 type refusal struct {

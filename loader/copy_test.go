@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"zonestats/internal/testenv"
 )
@@ -32,7 +35,7 @@ func TestCommitRoundTripAndFencing(t *testing.T) {
 			SSLProtocol: "none", IPClass: "tor", Threat: "sqli'; --", PageView: false, Browser: "bot"},
 	}
 	b := testBatch(3, 10, evs)
-	if _, err := commit(ctx, conn, b); err != nil {
+	if _, err := commit(ctx, conn, b, true); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := conn.Query(ctx, `SELECT ts, zone_id, client_ip, country, colo, method, status, content_type, bytes, cache_status,
@@ -64,31 +67,101 @@ func TestCommitRoundTripAndFencing(t *testing.T) {
 
 	// The same batch again (a retry after a lost COMMIT reply): nothing written.
 	b.expected = 10
-	if _, err := commit(ctx, conn, b); err != nil {
+	if _, err := commit(ctx, conn, b, true); err != nil {
 		t.Fatalf("repeated batch: %v", err)
 	}
 	// A batch from a loader that started at the old offset: stale.
 	stale := testBatch(3, 10, evs[:1])
 	stale.expected = 10
-	if _, err := commit(ctx, conn, stale); !errors.Is(err, errStale) {
+	if _, err := commit(ctx, conn, stale, true); !errors.Is(err, errStale) {
 		t.Fatalf("stale batch: %v, want errStale", err)
 	}
 	// Offsets below the stored one (topic recreated): refused, nothing written.
 	back := testBatch(3, 5, evs[:1])
 	back.expected = 12
-	if _, err := commit(ctx, conn, back); err == nil || errors.Is(err, errStale) {
+	if _, err := commit(ctx, conn, back, true); err == nil || errors.Is(err, errStale) {
 		t.Fatalf("batch below the stored offset: %v, want a refusal", err)
 	}
 	// The next batch starts after a hole (Kafka lost offsets 12..14): recorded.
 	next := testBatch(3, 15, evs[:1])
 	next.expected = 12
-	gap, err := commit(ctx, conn, next)
+	gap, err := commit(ctx, conn, next, false) // through raw_events, as without migration 008
 	if err != nil || gap != 3 {
 		t.Fatalf("gap batch: gap %d, %v", gap, err)
 	}
 	var first, last, n int64
 	if err := conn.QueryRow(ctx, "SELECT first_offset, last_offset, (SELECT count(*) FROM zonestats_internal.raw_events) FROM zonestats_internal.offset_gaps").Scan(&first, &last, &n); err != nil || first != 12 || last != 14 || n != 3 {
 		t.Fatalf("gap %d..%d, rows %d, %v", first, last, n, err)
+	}
+}
+
+// TestCommitStraightIntoThePartition: a batch is COPYed into the raw
+// partition of its transaction's now(), where PostgreSQL has one (the
+// loader role may write it, but not choose event_id there either), and
+// through raw_events into the default partition where it has none; on
+// Citus always through raw_events.
+func TestCommitStraightIntoThePartition(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.NewDB(t)
+	conn := testenv.Conn(t, url)
+	var part *string
+	if err := conn.QueryRow(ctx, "SELECT zonestats_internal.raw_partition_for_now()").Scan(&part); err != nil {
+		t.Fatal(err)
+	}
+	if testenv.OnCitus() {
+		if part != nil {
+			t.Fatalf("raw_partition_for_now() = %q on Citus, want NULL (COPY into raw_events)", *part)
+		}
+		return
+	}
+	if part == nil {
+		t.Fatal("raw_partition_for_now() is NULL, want the partition of this hour")
+	}
+	evs := make([]Event, 50)
+	for i := range evs {
+		evs[i] = Event{TS: time.Now().UTC(), ZoneID: int64(i), ClientIP: netip.MustParseAddr("192.0.2.1"), Country: "DE",
+			Colo: "FRA", Method: "GET", Status: 200, ContentType: "html", CacheStatus: "hit", SSLProtocol: "none", IPClass: "clean"}
+	}
+
+	// The loader's role, with INSERT on raw_events taken away: the batch
+	// can only have gone straight into the partition.
+	loader := testenv.Conn(t, testenv.AsRole(url, testenv.LoginRole(t, "zs_direct_loader", "zonestats_loader")))
+	if _, err := conn.Exec(ctx, "REVOKE INSERT ON zonestats_internal.raw_events FROM zonestats_loader"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := commit(ctx, loader, testBatch(0, 0, evs), true); err != nil {
+		t.Fatalf("COPY into %s as the loader role: %v", *part, err)
+	}
+	if _, err := commit(ctx, loader, testBatch(1, 0, evs), false); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("COPY into raw_events without INSERT on it: %v, want permission denied", err)
+	}
+	_, err := loader.CopyFrom(ctx, pgx.Identifier{"zonestats_internal", strings.TrimPrefix(*part, "zonestats_internal.")},
+		[]string{"event_id"}, pgx.CopyFromRows([][]any{{int64(1)}}))
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("loader role: COPY %s (event_id): %v, want permission denied", *part, err)
+	}
+	if _, err := conn.Exec(ctx, "GRANT INSERT (ts, zone_id, client_ip, country, colo, method, status, content_type, bytes, cache_status, ssl_protocol, ip_class, threat, page_view, browser, kafka_partition, kafka_offset) ON zonestats_internal.raw_events TO zonestats_loader"); err != nil {
+		t.Fatal(err)
+	}
+
+	// No partition for now (maintenance behind): the default partition.
+	if _, err := conn.Exec(ctx, `DO $$ DECLARE p regclass; BEGIN
+		FOR p IN SELECT partition FROM zonestats_internal.time_partitions
+		         WHERE parent_table = 'zonestats_internal.raw_events'::regclass AND to_value > now() LOOP
+			EXECUTE format('ALTER TABLE zonestats_internal.raw_events DETACH PARTITION %s', p);
+		END LOOP; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT zonestats_internal.raw_partition_for_now()").Scan(&part); err != nil || part != nil {
+		t.Fatalf("raw_partition_for_now() with no partition for now: %v, %v; want NULL", part, err)
+	}
+	if _, err := commit(ctx, loader, testBatch(2, 0, evs), true); err != nil {
+		t.Fatal(err)
+	}
+	var inDefault, total int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE tableoid = 'zonestats_internal.raw_events_default'::regclass), count(*)
+		FROM zonestats_internal.raw_events`).Scan(&inDefault, &total); err != nil || inDefault != 50 || total != 50 {
+		t.Fatalf("after the partitions of now were detached: %d rows in the default partition, %d in raw_events (%v); want 50, 50", inDefault, total, err)
 	}
 }
 
@@ -185,7 +258,7 @@ func TestRejectTakesOutTheRow(t *testing.T) {
 	if _, err := b.reject(3, "no such row"); err == nil {
 		t.Error("rejecting a row past the end: no error")
 	}
-	if _, err := commit(ctx, conn, b); err != nil {
+	if _, err := commit(ctx, conn, b, true); err != nil {
 		t.Fatal(err)
 	}
 	var zones, offsets string

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,11 @@ type Loader struct {
 
 	lagMu sync.Mutex
 	lag   map[int]int64 // partition → messages behind the high watermark
+
+	// direct: the database has raw_partition_for_now (migration 008), so
+	// batches COPY straight into the raw partition; 0 not yet asked, 1 yes,
+	// 2 no.
+	direct atomic.Int32
 
 	metrics    *metrics     // nil: no Registerer
 	generation atomic.Int32 // the consumer group generation held; 0: none
@@ -449,6 +455,29 @@ func (l *Loader) checkTime(ts time.Time, tb timeBounds) string {
 	return ""
 }
 
+// copiesIntoPartitions tells whether the database names the raw partition
+// a batch should COPY into (zonestats_internal.raw_partition_for_now, from
+// migration 008), asking once. Without it the loader COPYs into raw_events
+// as before, and says once that migrating makes loading cheaper.
+func (l *Loader) copiesIntoPartitions(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	switch l.direct.Load() {
+	case 1:
+		return true, nil
+	case 2:
+		return false, nil
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT to_regprocedure('zonestats_internal.raw_partition_for_now()') IS NOT NULL").Scan(&ok); err != nil {
+		return false, err
+	}
+	if ok {
+		l.direct.Store(1)
+	} else if l.direct.CompareAndSwap(0, 2) {
+		l.log.Warn("the database has no zonestats_internal.raw_partition_for_now(): COPYing through raw_events; run `zonestats migrate up` to load straight into its partitions")
+	}
+	return ok, nil
+}
+
 // commitWithRetry commits a batch, retrying database errors with backoff;
 // an event the database refuses for its data goes to the dead letters.
 // A stale partition is returned at once. When ctx has ended (shutdown) it
@@ -463,7 +492,11 @@ func (l *Loader) commitWithRetry(ctx context.Context, b *batch) error {
 		started := time.Now()
 		var gap int64
 		err := l.withConn(bctx, func(cctx context.Context, c *pgxpool.Conn) (err error) {
-			gap, err = commit(cctx, c.Conn(), b)
+			direct, err := l.copiesIntoPartitions(cctx, c.Conn())
+			if err != nil {
+				return err
+			}
+			gap, err = commit(cctx, c.Conn(), b, direct)
 			return err
 		})
 		if err == nil {

@@ -49,6 +49,16 @@ BEGIN
                     EXCEPTION WHEN feature_not_supported THEN
                         NULL;
                     END;
+                    -- The loader COPYs straight into the partition of the
+                    -- hour (raw_partition_for_now): the same columns as on
+                    -- raw_events. Not on Citus, where it COPYs into raw_events.
+                    IF NOT zonestats_internal.citus_enabled()
+                       AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'zonestats_loader') THEN
+                        EXECUTE format('GRANT INSERT (ts, zone_id, client_ip, country, colo, method, status, '
+                                       'content_type, bytes, cache_status, ssl_protocol, ip_class, threat, '
+                                       'page_view, browser, kafka_partition, kafka_offset) ON %I.%I TO zonestats_loader',
+                                       v_schema, v_name);
+                    END IF;
                 END IF;
                 v_created := v_created + 1;
             EXCEPTION WHEN check_violation THEN
