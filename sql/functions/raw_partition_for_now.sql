@@ -5,9 +5,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_fmt   text;
-    v_part  regclass;
-    v_bound text;
+    v_fmt  text;
+    v_name text;
 BEGIN
     -- The raw partition that a row loaded now lands in (loaded_at defaults
     -- to now(), the start of the caller's transaction), schema-qualified
@@ -25,14 +24,13 @@ BEGIN
         RETURN NULL;
     END IF;
     FOREACH v_fmt IN ARRAY ARRAY['YYYYMMDD"_"HH24', 'YYYYMMDD', 'YYYYMM'] LOOP
-        v_part := to_regclass('zonestats_internal.raw_events_p' || to_char(now() AT TIME ZONE 'UTC', v_fmt));
-        CONTINUE WHEN v_part IS NULL;
-        SELECT pg_get_expr(c.relpartbound, c.oid) INTO v_bound
-        FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
-        WHERE c.oid = v_part AND i.inhparent = 'zonestats_internal.raw_events'::regclass;
-        IF (regexp_match(v_bound, 'FROM \(''([^'']+)''\)'))[1]::timestamptz <= now()
-           AND now() < (regexp_match(v_bound, 'TO \(''([^'']+)''\)'))[1]::timestamptz THEN
-            RETURN format('%I.%I', 'zonestats_internal', (SELECT relname FROM pg_class WHERE oid = v_part));
+        v_name := 'raw_events_p' || to_char(now() AT TIME ZONE 'UTC', v_fmt);
+        PERFORM FROM zonestats_internal.time_partitions p
+        WHERE p.partition = to_regclass(format('zonestats_internal.%I', v_name))
+          AND p.parent_table = 'zonestats_internal.raw_events'::regclass
+          AND p.from_value <= now() AND now() < p.to_value;
+        IF FOUND THEN
+            RETURN format('zonestats_internal.%I', v_name);
         END IF;
     END LOOP;
     RETURN NULL;
